@@ -1,0 +1,60 @@
+"""create_app(): the FastAPI application with its lifespan, routers, pages and static files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from crm import __version__, db
+from crm.config import settings
+from crm.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(*, database_url: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.init_db(database_url)
+        try:
+            yield
+        finally:
+            await db.close_db()
+
+    app = FastAPI(
+        title="Passerelle",
+        version=__version__,
+        summary="Outreach CRM with SMS and Telegram channels",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    from crm.auth.routes import router as auth_router
+    from crm.outreach.routes import router as outreach_router
+    from crm.people.routes import router as people_router
+    from crm.referrals.routes import router as referrals_router
+    from crm.stories.routes import router as stories_router
+    from crm.web.routes import install_web
+
+    for router in (auth_router, people_router, outreach_router, referrals_router, stories_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        ok = await db.ping()
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "database": "ok" if ok else "down"},
+            status_code=200 if ok else 503,
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_web(app)
+    return app

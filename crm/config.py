@@ -1,0 +1,112 @@
+"""The one Settings object (CONTRACT §1). Nothing else in the code reads the environment."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import time
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+_QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    DATABASE_URL: str = "sqlite://passerelle.db"
+    SECRET_KEY: str = DEV_SECRET_KEY
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    TIMEZONE: str = "Europe/Brussels"
+
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: str | None = None
+    TWILIO_FROM: str | None = None
+    TWILIO_API_BASE: str = "https://api.twilio.com"
+    TELEGRAM_BOT_TOKEN: str | None = None
+    TELEGRAM_BOT_USERNAME: str | None = None
+    TELEGRAM_WEBHOOK_SECRET: str | None = None
+    TELEGRAM_API_BASE: str = "https://api.telegram.org"
+    SMS_RATE_PER_SECOND: float = Field(default=10, gt=0)
+    TELEGRAM_RATE_PER_SECOND: float = Field(default=25, gt=0)
+    QUIET_HOURS: str = "20:00-09:00"
+
+    # Beyond the contract: tunables with safe defaults.
+    ORGANISATION_NAME: str = "Passerelle"  # our own organisation, as partners see it
+    API_TOKEN_TTL_HOURS: int = Field(default=12, gt=0)
+    SESSION_MAX_AGE_SECONDS: int = Field(default=8 * 3600, gt=0)
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("QUIET_HOURS")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _QUIET.match(value):
+            raise ValueError("QUIET_HOURS must be HH:MM-HH:MM (or empty for none)")
+        return value
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("PUBLIC_BASE_URL")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.ENVIRONMENT == "production":
+            if self.SECRET_KEY == DEV_SECRET_KEY or len(self.SECRET_KEY) < 32:
+                raise ValueError("SECRET_KEY must be set (32+ characters) in production")
+            if not self.PUBLIC_BASE_URL.startswith("https://"):
+                raise ValueError("PUBLIC_BASE_URL must be an https:// URL in production")
+        elif self.SECRET_KEY == DEV_SECRET_KEY:
+            warnings.warn(
+                "SECRET_KEY is the development default: sessions and tokens are not secret. "
+                "Set SECRET_KEY before real use.",
+                stacklevel=2,
+            )
+        return self
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.TIMEZONE)
+
+    @cached_property
+    def quiet_hours(self) -> tuple[time, time] | None:
+        if not self.QUIET_HOURS:
+            return None
+        start, end = self.QUIET_HOURS.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.PUBLIC_BASE_URL.startswith("https://")
+
+
+settings = Settings()
+
+
+def reload_settings(**overrides: object) -> Settings:
+    """Re-read the environment into the shared object (tests and the CLI use this)."""
+    fresh = Settings(**overrides)  # type: ignore[arg-type]
+    settings.__dict__.update(fresh.__dict__)
+    for cached in ("tz", "quiet_hours"):
+        settings.__dict__.pop(cached, None)
+    return settings

@@ -1,0 +1,148 @@
+"""The one place that knows the database: Tortoise config, start-up and migrations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.executor import MigrationExecutor
+
+from crm.config import settings
+
+log = logging.getLogger(__name__)
+
+APP_LABEL = "crm"
+MODEL_MODULES = [
+    "crm.auth.models",
+    "crm.referrals.models",
+    "crm.people.models",
+    "crm.outreach.models",
+    "crm.stories.models",
+    "crm.audit.models",
+]
+MIGRATIONS_MODULE = "migrations"
+
+# Applied to every SQLite connection unless the URL says otherwise: wait for a lock instead of
+# failing at once when the worker and the web app write together.
+_SQLITE_DEFAULT_PRAGMAS = {"busy_timeout": "10000", "synchronous": "NORMAL"}
+
+
+def _with_query(url: str, extra: dict[str, str], *, override: bool = False) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in extra.items():
+        if override or key not in query:
+            query[key] = value
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def database_url(url: str | None = None) -> str:
+    url = url or settings.DATABASE_URL
+    if url.startswith("sqlite"):
+        return _with_query(url, _SQLITE_DEFAULT_PRAGMAS)
+    return url
+
+
+def tortoise_config(
+    url: str | None = None,
+    *,
+    models: list[str] | None = None,
+    migrations: str = MIGRATIONS_MODULE,
+) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url(url)},
+        "apps": {
+            APP_LABEL: {
+                "models": list(models or MODEL_MODULES),
+                "default_connection": "default",
+                "migrations": migrations,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # `tortoise` CLI entry ([tool.tortoise] in pyproject.toml), evaluated lazily so that it
+    # follows the environment of the command that runs it.
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)
+
+
+async def init_db(url: str | None = None) -> None:
+    # The ASGI lifespan runs in its own task; requests run in others: they find the ORM
+    # through Tortoise's global fallback context.
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> bool:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # noqa: BLE001 - health check reports any failure as "down"
+        log.exception("database ping failed")
+        return False
+    return True
+
+
+class MigrationIntegrityError(RuntimeError):
+    pass
+
+
+async def run_migrations(
+    url: str | None = None,
+    *,
+    models: list[str] | None = None,
+    migrations: str = MIGRATIONS_MODULE,
+    target: str | None = None,
+    progress: Callable[[str, str, str], object] | None = None,
+) -> None:
+    """Apply pending migrations (or move to `target`, a migration name).
+
+    SQLite rebuilds a table (CREATE new, copy, DROP old, rename) to alter a column. With
+    foreign keys enforced, the DROP cascades into every child table and silently deletes their
+    rows. So on SQLite the migrating connection runs with `foreign_keys=OFF`, and afterwards
+    `PRAGMA foreign_key_check` proves that every reference still resolves.
+    """
+    url = database_url(url)
+    is_sqlite = url.startswith("sqlite")
+    if is_sqlite:
+        url = _with_query(url, {"foreign_keys": "OFF"}, override=True)
+    config = tortoise_config(url, models=models, migrations=migrations)
+    await Tortoise.init(config=config)
+    try:
+        connection = connections.get("default")
+        executor = MigrationExecutor(connection, config["apps"])
+        targets = None
+        if target:
+            from tortoise.migrations.executor import MigrationTarget
+
+            targets = [MigrationTarget(app_label=APP_LABEL, name=target)]
+        await executor.migrate(targets, progress=progress)
+        if is_sqlite:
+            broken = await connection.execute_query_dict("PRAGMA foreign_key_check")
+            if broken:
+                raise MigrationIntegrityError(
+                    f"foreign key check failed after migrating: {broken[:5]}"
+                )
+    finally:
+        await Tortoise.close_connections()
+
+
+async def pending_migrations(url: str | None = None) -> list[str]:
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)
+    try:
+        executor = MigrationExecutor(connections.get("default"), config["apps"])
+        steps = await executor.plan(None)
+        return [step.migration.name for step in steps if not step.backward]
+    finally:
+        await Tortoise.close_connections()

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from crm.enums import Language
+from crm.geo import Region
+
+
+class EventKind(StrEnum):
+    MARKET_STAND = "market_stand"
+    SHOP_VISIT = "shop_visit"
+    FREE_COFFEE = "free_coffee"
+    INFO_SESSION = "info_session"
+    PARTNER_SESSION = "partner_session"
+    COMMUNITY_EVENT = "community_event"
+    OTHER = "other"
+
+
+class OutreachEvent(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(EventKind, max_length=30)
+    title = fields.CharField(max_length=200)
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField(null=True)
+    place = fields.CharField(max_length=200, null=True)
+    postcode = fields.CharField(max_length=4, null=True)
+    region = fields.CharEnumField(Region, max_length=20, null=True)
+    language = fields.CharEnumField(Language, max_length=2, null=True)
+    partner = fields.ForeignKeyField(
+        "crm.PartnerOrganisation", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    agents: fields.ManyToManyRelation = fields.ManyToManyField(
+        "crm.User", related_name="events_worked", through="outreach_event_agent"
+    )
+    notes = fields.TextField(null=True)
+    created_by = fields.ForeignKeyField(
+        "crm.User", related_name="events_created", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outreach_event"
+        indexes = (("starts_at",),)
+
+
+class InteractionKind(StrEnum):
+    CONTACT = "contact"  # met in person (market, shop, coffee…)
+    CALL = "call"
+    MESSAGE = "message"
+    MEETING = "meeting"
+    INFO_SESSION = "info_session"
+    FOLLOW_UP = "follow_up"
+    NOTE = "note"
+
+
+class InteractionChannel(StrEnum):
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    OTHER = "other"
+
+
+class Interaction(Model):
+    # An append-only log entry of contact with a person. Never updated in place.
+
+    id = fields.IntField(primary_key=True)
+    lead = fields.ForeignKeyField(
+        "crm.Lead", related_name="interactions", on_delete=fields.RESTRICT
+    )
+    kind = fields.CharEnumField(InteractionKind, max_length=20)
+    channel = fields.CharEnumField(InteractionChannel, max_length=20)
+    occurred_at = fields.DatetimeField()
+    notes = fields.TextField(null=True)
+    # Made by the device that logged it, so a retried sync is stored once.
+    client_id = fields.UUIDField(null=True, unique=True)
+    event = fields.ForeignKeyField(
+        "crm.OutreachEvent", related_name="interactions", null=True, on_delete=fields.SET_NULL
+    )
+    author = fields.ForeignKeyField(
+        "crm.User", related_name="interactions", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "interaction"
+        indexes = (("lead_id", "occurred_at"),)

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from crm.auth.actor import Actor
+from crm.auth.deps import FieldActor, StaffActor
+from crm.outreach import service
+from crm.outreach.models import EventKind, Interaction, OutreachEvent
+from crm.outreach.schemas import (
+    EventCreate,
+    EventOut,
+    EventUpdate,
+    InteractionCreate,
+    InteractionOut,
+)
+from crm.people.service import get_visible_lead
+from crm.schemas import Page, PageParams, page_params
+
+router = APIRouter(prefix="/api/v1", tags=["outreach"])
+
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def present_events(events: list[OutreachEvent], actor: Actor) -> list[EventOut]:
+    agents = await service.agent_ids_of([e.id for e in events])
+    return [
+        EventOut(
+            id=e.id, kind=e.kind, title=e.title, starts_at=e.starts_at, ends_at=e.ends_at,
+            place=e.place, postcode=e.postcode, region=e.region, language=e.language,
+            partner_id=e.partner_id,  # type: ignore[attr-defined]
+            agent_ids=agents.get(e.id, []),
+            notes=e.notes if actor.sees_notes else None,
+            telegram_link=service.telegram_link(e.id), created_at=e.created_at,
+        )
+        for e in events
+    ]
+
+
+def present_interaction(i: Interaction, actor: Actor) -> InteractionOut:
+    return InteractionOut(
+        id=i.id, lead_id=i.lead_id,  # type: ignore[attr-defined]
+        kind=i.kind, channel=i.channel, occurred_at=i.occurred_at,
+        notes=i.notes if actor.sees_notes else None, client_id=i.client_id,
+        event_id=i.event_id, author_id=i.author_id,  # type: ignore[attr-defined]
+        created_at=i.created_at,
+    )
+
+
+@router.get("/events", response_model=Page[EventOut])
+async def list_events(
+    actor: StaffActor,
+    page: Annotated[PageParams, Depends(page_params)],
+    kind: Annotated[list[EventKind] | None, Query()] = None,
+    starts_after: Annotated[datetime | None, Query()] = None,
+    starts_before: Annotated[datetime | None, Query()] = None,
+    partner_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Page[EventOut]:
+    qs = service.visible_events(actor)
+    if kind:
+        qs = qs.filter(kind__in=kind)
+    if starts_after:
+        qs = qs.filter(starts_at__gte=starts_after)
+    if starts_before:
+        qs = qs.filter(starts_at__lt=starts_before)
+    if partner_id:
+        qs = qs.filter(partner_id=partner_id)
+    total = await qs.count()
+    rows = await qs.order_by("-starts_at", "-id").offset(page.offset).limit(page.limit)
+    return Page(items=await present_events(rows, actor), total=total)
+
+
+@router.post("/events", response_model=EventOut, status_code=201)
+async def create_event(data: EventCreate, actor: FieldActor) -> EventOut:
+    event = await service.create_event(data, actor=actor)
+    (shaped,) = await present_events([event], actor)
+    return shaped
+
+
+@router.get("/events/{event_id}", response_model=EventOut)
+async def get_event(event_id: Id, actor: StaffActor) -> EventOut:
+    event = await service.get_visible_event(actor, event_id)
+    (shaped,) = await present_events([event], actor)
+    return shaped
+
+
+@router.patch("/events/{event_id}", response_model=EventOut)
+async def update_event(event_id: Id, data: EventUpdate, actor: FieldActor) -> EventOut:
+    event = await service.get_visible_event(actor, event_id)
+    event = await service.update_event(event, data, actor=actor)
+    (shaped,) = await present_events([event], actor)
+    return shaped
+
+
+@router.get("/leads/{lead_id}/interactions", response_model=Page[InteractionOut])
+async def list_interactions(
+    lead_id: Id, actor: FieldActor, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[InteractionOut]:
+    lead = await get_visible_lead(actor, lead_id)
+    qs = Interaction.filter(lead_id=lead.id)
+    total = await qs.count()
+    rows = await qs.order_by("-occurred_at", "-id").offset(page.offset).limit(page.limit)
+    return Page(items=[present_interaction(i, actor) for i in rows], total=total)
+
+
+@router.post(
+    "/leads/{lead_id}/interactions",
+    response_model=InteractionOut,
+    status_code=201,
+    responses={200: {"model": InteractionOut, "description": "this client_id was already stored"}},
+)
+async def log_interaction(lead_id: Id, data: InteractionCreate, actor: FieldActor) -> JSONResponse:
+    lead = await get_visible_lead(actor, lead_id)
+    result = await service.log_interaction(lead, data, actor=actor)
+    body = present_interaction(result.interaction, actor).model_dump(mode="json")
+    return JSONResponse(body, status_code=201 if result.created else 200)

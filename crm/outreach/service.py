@@ -1,0 +1,155 @@
+"""Outreach events and the interaction log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from crm import geo
+from crm.audit import service as audit
+from crm.auth.actor import Actor
+from crm.auth.models import User
+from crm.config import settings
+from crm.enums import Role
+from crm.errors import InvalidInput, NotFound
+from crm.outreach.models import Interaction, OutreachEvent
+from crm.outreach.schemas import EventCreate, EventUpdate, InteractionCreate
+from crm.people.models import Lead
+from crm.referrals.models import PartnerOrganisation
+
+
+def telegram_link(event_id: int) -> str | None:
+    if not settings.TELEGRAM_BOT_USERNAME:
+        return None
+    return f"https://t.me/{settings.TELEGRAM_BOT_USERNAME}?start=ev_{event_id}"
+
+
+def visible_events(actor: Actor) -> QuerySet[OutreachEvent]:
+    if actor.role == Role.AGENT:
+        return OutreachEvent.filter(agents__id=actor.user_id).distinct()
+    if actor.role == Role.PARTNER:
+        return OutreachEvent.filter(id=-1)
+    return OutreachEvent.all()
+
+
+async def get_visible_event(actor: Actor, event_id: int) -> OutreachEvent:
+    event = await visible_events(actor).get_or_none(id=event_id)
+    if event is None:
+        raise NotFound(f"no outreach event with id {event_id}", field="id")
+    return event
+
+
+async def _check_refs(values: dict[str, Any]) -> list[User] | None:
+    if values.get("postcode") is not None:
+        try:
+            values["postcode"] = geo.normalize_postcode(values["postcode"])
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="postcode") from None
+        info = geo.info_for_postcode(values["postcode"])
+        values["region"] = info.region
+        if not values.get("language") and info.default_language:
+            values["language"] = info.default_language
+    partner_id = values.get("partner_id")
+    if partner_id is not None and not await PartnerOrganisation.exists(id=partner_id):
+        raise InvalidInput(f"no partner with id {partner_id}", field="partner_id")
+    agent_ids = values.pop("agent_ids", None)
+    if agent_ids is None:
+        return None
+    agents = await User.filter(id__in=agent_ids, is_active=True).exclude(role=Role.PARTNER)
+    missing = sorted(set(agent_ids) - {a.id for a in agents})
+    if missing:
+        raise InvalidInput(f"no staff member with id {missing}", field="agent_ids")
+    return list(agents)
+
+
+async def create_event(data: EventCreate, *, actor: Actor) -> OutreachEvent:
+    values = data.model_dump()
+    agents = await _check_refs(values)
+    if agents is None and actor.role == Role.AGENT:
+        agents = [await User.get(id=actor.user_id)]  # an agent works the events they create
+    async with in_transaction():
+        event = await OutreachEvent.create(**values, created_by_id=actor.user_id)
+        if agents:
+            await event.agents.add(*agents)
+        await audit.record(actor, "event.create", entity="event", entity_id=event.id,
+                           changes=data.model_dump(mode="json"))
+    return event
+
+
+async def update_event(event: OutreachEvent, data: EventUpdate, *, actor: Actor) -> OutreachEvent:
+    values = data.model_dump(exclude_unset=True)
+    if any(values.get(k) is None for k in ("kind", "title", "starts_at") if k in values):
+        field = next(k for k in ("kind", "title", "starts_at") if k in values and values[k] is None)
+        raise InvalidInput("cannot be empty", field=field)
+    agents = await _check_refs(values)
+    starts = values.get("starts_at", event.starts_at)
+    ends = values.get("ends_at", event.ends_at)
+    if ends and starts and ends < starts:
+        raise InvalidInput("must not be before starts_at", field="ends_at")
+    async with in_transaction():
+        for key, value in values.items():
+            setattr(event, key, value)
+        await event.save()
+        if agents is not None:
+            await event.agents.clear()
+            if agents:
+                await event.agents.add(*agents)
+        await audit.record(actor, "event.update", entity="event", entity_id=event.id,
+                           changes=data.model_dump(mode="json", exclude_unset=True))
+    return event
+
+
+async def agent_ids_of(event_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {i: [] for i in event_ids}
+    if event_ids:
+        rows = await OutreachEvent.filter(id__in=event_ids).values_list("id", "agents__id")
+        for event_id, agent_id in rows:
+            if agent_id is not None:
+                out[event_id].append(agent_id)
+    return out
+
+
+@dataclass
+class InteractionResult:
+    interaction: Interaction
+    created: bool
+
+
+async def log_interaction(
+    lead: Lead, data: InteractionCreate, *, actor: Actor
+) -> InteractionResult:
+    """Append to the person's log. The same `client_id` twice gives back the first entry."""
+    if data.client_id is not None:
+        existing = await Interaction.get_or_none(client_id=data.client_id)
+        if existing is not None:
+            if existing.lead_id != lead.id:  # type: ignore[attr-defined]
+                raise InvalidInput("this client_id was already used for another person",
+                                   field="client_id")
+            return InteractionResult(existing, created=False)
+    if data.event_id is not None and not await OutreachEvent.exists(id=data.event_id):
+        raise InvalidInput(f"no outreach event with id {data.event_id}", field="event_id")
+    occurred = data.occurred_at or datetime.now(UTC)
+    try:
+        async with in_transaction():
+            interaction = await Interaction.create(
+                lead=lead, kind=data.kind, channel=data.channel, occurred_at=occurred,
+                notes=data.notes, client_id=data.client_id, event_id=data.event_id,
+                author_id=actor.user_id,
+            )
+            if lead.last_contacted_at is None or occurred > lead.last_contacted_at:
+                await Lead.filter(id=lead.id).update(last_contacted_at=occurred)
+            await audit.record(actor, "interaction.create", entity="interaction",
+                               entity_id=interaction.id, lead_id=lead.id,
+                               changes={"kind": data.kind, "channel": data.channel})
+    except IntegrityError:
+        # The same device sync raced itself: the other request stored it.
+        existing = await Interaction.get_or_none(client_id=data.client_id)
+        if existing is None:
+            raise
+        return InteractionResult(existing, created=False)
+    return InteractionResult(interaction, created=True)

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from crm.enums import Language
+from crm.geo import Region
+
+
+class Stage(StrEnum):
+    REACHED = "reached"
+    LEAD = "lead"
+    CONTACTED = "contacted"
+    INFO_SESSION = "info_session"
+    APPLICATION = "application"
+    COACHED = "coached"
+    FINANCED = "financed"
+    REDIRECTED = "redirected"
+    LOST = "lost"
+
+
+class LeadSource(StrEnum):
+    EVENT = "event"
+    REFERRAL = "referral"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    WALK_IN = "walk_in"
+    IMPORT = "import"
+
+
+class Gender(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNDISCLOSED = "undisclosed"
+
+
+class Lead(Model):
+    # A person reached by outreach, whatever became of them.
+
+    id = fields.IntField(primary_key=True)
+    first_name = fields.CharField(max_length=100)
+    last_name = fields.CharField(max_length=100, null=True)
+    phone = fields.CharField(max_length=20, null=True, unique=True)  # E.164
+    email = fields.CharField(max_length=254, null=True, db_index=True)
+    telegram_chat_id = fields.BigIntField(null=True, unique=True)
+    language = fields.CharEnumField(Language, max_length=2, null=True)
+    postcode = fields.CharField(max_length=4, null=True, db_index=True)
+    region = fields.CharEnumField(Region, max_length=20, null=True)
+    gender = fields.CharEnumField(Gender, max_length=12, null=True)
+    birth_year = fields.IntField(null=True)
+    stage = fields.CharEnumField(Stage, max_length=20, default=Stage.REACHED)
+    lost_reason = fields.CharField(max_length=200, null=True)
+    source = fields.CharEnumField(LeadSource, max_length=20)
+    event = fields.ForeignKeyField(
+        "crm.OutreachEvent", related_name="leads", null=True, on_delete=fields.SET_NULL
+    )
+    referring_partner = fields.ForeignKeyField(
+        "crm.PartnerOrganisation", related_name="leads", null=True, on_delete=fields.SET_NULL
+    )
+    assigned_agent = fields.ForeignKeyField(
+        "crm.User", related_name="assigned_leads", null=True, on_delete=fields.SET_NULL
+    )
+    # The staff member who reached the person (an agent sees the people they reached).
+    reached_by = fields.ForeignKeyField(
+        "crm.User", related_name="reached_leads", null=True, on_delete=fields.SET_NULL
+    )
+    project_summary = fields.TextField(null=True)
+    project_sector = fields.CharField(max_length=100, null=True)
+    notes = fields.TextField(null=True)
+    follow_up_on = fields.DateField(null=True)
+    last_contacted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "lead"
+        indexes = (("stage", "created_at"), ("language", "created_at"), ("region", "created_at"))
+
+
+class LeadSegment(Model):
+    # One segment code of one person (a row per code keeps segment filters indexable).
+
+    id = fields.IntField(primary_key=True)
+    lead = fields.ForeignKeyField("crm.Lead", related_name="segment_links", on_delete=fields.CASCADE)
+    code = fields.CharField(max_length=40, db_index=True)
+
+    class Meta:
+        table = "lead_segment"
+        unique_together = (("lead", "code"),)
+
+
+class Segment(Model):
+    # A segment an organisation added to the built-in vocabulary (see people.segments).
+
+    code = fields.CharField(max_length=40, primary_key=True)
+    labels: fields.Field[dict[str, str]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "segment"
+
+
+class ConsentPurpose(StrEnum):
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+    SHARE_WITH_PARTNERS = "share_with_partners"
+
+
+class ConsentSource(StrEnum):
+    EVENT = "event"
+    API = "api"
+    WEB = "web"
+    REFERRAL = "referral"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    IMPORT = "import"
+
+
+class ConsentRecord(Model):
+    # One entry of the consent ledger. The current state is the latest entry per purpose.
+
+    id = fields.IntField(primary_key=True)
+    lead = fields.ForeignKeyField("crm.Lead", related_name="consents", on_delete=fields.RESTRICT)
+    purpose = fields.CharEnumField(ConsentPurpose, max_length=30)
+    granted = fields.BooleanField()
+    source = fields.CharEnumField(ConsentSource, max_length=20)
+    method = fields.CharField(max_length=40)  # verbal, written, checkbox, keyword, signed_form…
+    text_version = fields.CharField(max_length=40, null=True)
+    recorded_by = fields.ForeignKeyField(
+        "crm.User", related_name="consents_recorded", null=True, on_delete=fields.SET_NULL
+    )
+    recorded_by_organisation = fields.ForeignKeyField(
+        "crm.PartnerOrganisation", related_name="consents_recorded", null=True,
+        on_delete=fields.SET_NULL,
+    )
+    recorded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "consent_record"
+        indexes = (("lead_id", "purpose", "recorded_at"),)
+
+
+class LeadStageChange(Model):
+    id = fields.IntField(primary_key=True)
+    lead = fields.ForeignKeyField(
+        "crm.Lead", related_name="stage_changes", on_delete=fields.RESTRICT
+    )
+    from_stage = fields.CharEnumField(Stage, max_length=20, null=True)
+    to_stage = fields.CharEnumField(Stage, max_length=20)
+    reason = fields.CharField(max_length=200, null=True)
+    by_user = fields.ForeignKeyField(
+        "crm.User", related_name="stage_changes", null=True, on_delete=fields.SET_NULL
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "lead_stage_change"

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from crm import geo
+from crm.auth.actor import Actor
+from crm.auth.deps import AnyActor, FieldActor, StaffActor
+from crm.enums import Language
+from crm.geo import Region
+from crm.people import service
+from crm.people.models import Lead, Stage
+from crm.people.schemas import (
+    ConsentIn,
+    ConsentOut,
+    LeadCreate,
+    LeadCreated,
+    LeadOut,
+    LeadUpdate,
+    TimelineItem,
+)
+from crm.people.segments import vocabulary
+from crm.people.timeline import timeline
+from crm.schemas import Page, PageParams, page_params
+
+router = APIRouter(prefix="/api/v1", tags=["people"])
+
+LeadId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def present(leads: list[Lead], actor: Actor) -> list[LeadOut]:
+    """Shape people for this actor (free text only for those who may read it)."""
+    ids = [lead.id for lead in leads]
+    segments = await service.segments_of(ids)
+    consents = await service.current_consents(ids)
+    out = []
+    for lead in leads:
+        region = lead.region
+        data = {
+            **{k: getattr(lead, k) for k in LeadOut.model_fields if hasattr(lead, k)},
+            "event_id": lead.event_id,  # type: ignore[attr-defined]
+            "referring_partner_id": lead.referring_partner_id,  # type: ignore[attr-defined]
+            "assigned_agent_id": lead.assigned_agent_id,  # type: ignore[attr-defined]
+            "reached_by_id": lead.reached_by_id,  # type: ignore[attr-defined]
+            "employment_service": geo.REGIONS[Region(region)].employment_service
+            if region else None,
+            "segments": segments.get(lead.id, []),
+            "consents": [
+                ConsentOut(purpose=c.purpose, granted=c.granted, source=c.source,
+                           method=c.method, text_version=c.text_version,
+                           recorded_at=c.recorded_at)
+                for c in consents.get(lead.id, [])
+            ],
+        }
+        if not actor.sees_notes:
+            data["notes"] = None
+            data["project_summary"] = None
+        out.append(LeadOut(**data))
+    return out
+
+
+@router.post(
+    "/leads",
+    response_model=LeadCreated,
+    status_code=201,
+    responses={200: {"model": LeadCreated, "description": "an existing person matched"}},
+)
+async def create_lead(data: LeadCreate, actor: FieldActor) -> JSONResponse:
+    """Create a person, or find them by phone, e-mail or Telegram chat (then 200 and
+    `duplicate: true`, with new facts added and nothing overwritten)."""
+    result = await service.find_or_create_lead(data, actor=actor)
+    (shaped,) = await present([result.lead], actor)
+    body = LeadCreated(**shaped.model_dump(), duplicate=not result.created)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201 if result.created else 200)
+
+
+@router.get("/leads", response_model=Page[LeadOut])
+async def list_leads(
+    actor: StaffActor,
+    page: Annotated[PageParams, Depends(page_params)],
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    language: Annotated[list[Language] | None, Query()] = None,
+    segment: Annotated[list[str] | None, Query(max_length=30)] = None,
+    postcode: Annotated[list[str] | None, Query(max_length=50)] = None,
+    region: Annotated[list[Region] | None, Query()] = None,
+    event_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    partner_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    created_since: Annotated[datetime | None, Query()] = None,
+    follow_up_before: Annotated[date | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[LeadOut]:
+    filters = service.LeadFilters(
+        stage=stage, language=language, segment=segment, postcode=postcode, region=region,
+        event_id=event_id, partner_id=partner_id, agent_id=agent_id,
+        created_since=created_since, follow_up_before=follow_up_before, q=q,
+    )
+    rows, total = await service.list_leads(actor, filters, limit=page.limit, offset=page.offset)
+    return Page(items=await present(rows, actor), total=total)
+
+
+@router.get("/leads/{lead_id}", response_model=LeadOut)
+async def get_lead(lead_id: LeadId, actor: AnyActor) -> LeadOut:
+    lead = await service.get_visible_lead(actor, lead_id)
+    (shaped,) = await present([lead], actor)
+    return shaped
+
+
+@router.patch("/leads/{lead_id}", response_model=LeadOut)
+async def update_lead(lead_id: LeadId, data: LeadUpdate, actor: FieldActor) -> LeadOut:
+    lead = await service.get_visible_lead(actor, lead_id)
+    lead = await service.update_lead(lead, data, actor=actor)
+    (shaped,) = await present([lead], actor)
+    return shaped
+
+
+@router.post("/leads/{lead_id}/consents", response_model=LeadOut, status_code=201)
+async def record_consent(lead_id: LeadId, data: ConsentIn, actor: FieldActor) -> LeadOut:
+    """Append a consent given or withdrawn to the person's ledger."""
+    lead = await service.get_visible_lead(actor, lead_id)
+    await service.record_consent(lead, data, source=service.ConsentSource.API, actor=actor)
+    (shaped,) = await present([lead], actor)
+    return shaped
+
+
+@router.get("/leads/{lead_id}/timeline", response_model=Page[TimelineItem])
+async def lead_timeline(
+    lead_id: LeadId, actor: StaffActor, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[TimelineItem]:
+    lead = await service.get_visible_lead(actor, lead_id)
+    items = await timeline(lead, actor)
+    return Page(items=items[page.offset: page.offset + page.limit], total=len(items))
+
+
+@router.get("/segments")
+async def list_segments(actor: StaffActor) -> dict[str, dict[str, str]]:
+    """The segment vocabulary with its labels in fr, nl, de and en."""
+    return await vocabulary()

@@ -1,0 +1,81 @@
+"""A person's timeline: everything that happened to them, newest first.
+
+Other packages (the channels' messages) add their own entries through `register_source`, so
+that `crm` does not import them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from crm.auth.actor import Actor
+from crm.outreach.models import Interaction
+from crm.people.models import ConsentRecord, Lead, LeadStageChange
+from crm.people.schemas import TimelineItem
+from crm.referrals.models import Referral
+
+TimelineSource = Callable[[Lead, Actor], Awaitable[list[TimelineItem]]]
+_sources: list[TimelineSource] = []
+
+
+def register_source(source: TimelineSource) -> None:
+    if source not in _sources:
+        _sources.append(source)
+
+
+async def _interactions(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    return [
+        TimelineItem(
+            type="interaction", at=i.occurred_at, id=i.id,
+            summary=f"{i.kind} ({i.channel})",
+            data={"kind": i.kind, "channel": i.channel, "event_id": i.event_id,  # type: ignore[attr-defined]
+                  "author_id": i.author_id,  # type: ignore[attr-defined]
+                  **({"notes": i.notes} if actor.sees_notes else {})},
+        )
+        for i in await Interaction.filter(lead_id=lead.id)
+    ]
+
+
+async def _stages(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    return [
+        TimelineItem(
+            type="stage_change", at=c.at, id=c.id,
+            summary=f"{c.from_stage or '—'} → {c.to_stage}",
+            data={"from": c.from_stage, "to": c.to_stage, "reason": c.reason,
+                  "by_user_id": c.by_user_id},  # type: ignore[attr-defined]
+        )
+        for c in await LeadStageChange.filter(lead_id=lead.id)
+    ]
+
+
+async def _consents(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    return [
+        TimelineItem(
+            type="consent", at=c.recorded_at, id=c.id,
+            summary=f"{c.purpose}: {'granted' if c.granted else 'withdrawn'}",
+            data={"purpose": c.purpose, "granted": c.granted, "source": c.source,
+                  "method": c.method, "text_version": c.text_version},
+        )
+        for c in await ConsentRecord.filter(lead_id=lead.id)
+    ]
+
+
+async def _referrals(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    items = []
+    for r in await Referral.filter(lead_id=lead.id).prefetch_related("sender", "receiver"):
+        sender = r.sender.name if r.sender else "us"
+        receiver = r.receiver.name if r.receiver else "us"
+        items.append(TimelineItem(
+            type="referral", at=r.created_at, id=r.id,
+            summary=f"{sender} → {receiver}: {r.purpose} ({r.status})",
+            data={"purpose": r.purpose, "status": r.status, "sender": sender,
+                  "receiver": receiver},
+        ))
+    return items
+
+
+async def timeline(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    items: list[TimelineItem] = []
+    for source in (_interactions, _stages, _consents, _referrals, *_sources):
+        items.extend(await source(lead, actor))
+    items.sort(key=lambda item: (item.at, item.type, item.id), reverse=True)
+    return items
