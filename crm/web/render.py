@@ -1,0 +1,89 @@
+"""Rendering a page in the visitor's language, with what every page needs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+import crm
+from crm.web import csrf
+from crm.web.i18n import WebI18n
+from crm.web.labels import UI_LANGUAGE_NAMES
+from crm.web.session import ui_language
+
+STATIC_DIR = Path(crm.__file__).resolve().parent / "static"
+
+# Pages are personal data: never cached by the browser or a proxy, never framed, and no
+# script or style from anywhere but this site.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _static_versions() -> dict[str, str]:
+    # A short content hash in the asset URL, so a new release is never served an old file.
+    versions = {}
+    for path in STATIC_DIR.rglob("*"):
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+            versions[path.relative_to(STATIC_DIR).as_posix()] = digest
+    return versions
+
+
+class PageError(Exception):
+    """Answer with an HTML error page (403, 404…) instead of the API's JSON."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+
+
+def install_renderer(app: Any) -> None:
+    app.state.web_i18n = WebI18n()
+    app.state.static_versions = _static_versions()
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    language = ui_language(request)
+    i18n: WebI18n = request.app.state.web_i18n
+    versions: dict[str, str] = request.app.state.static_versions
+    root = request.scope.get("root_path", "").rstrip("/")
+
+    def static(path: str) -> str:
+        version = versions.get(path)
+        return f"{root}/static/{path}" + (f"?v={version}" if version else "")
+
+    current = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    page = {
+        "request": request,
+        "csrf_field": csrf.CSRF_FIELD,
+        "csrf_token": csrf.csrf_token(request),
+        "web_user": getattr(request.state, "web_user", None),
+        "current_path": current if request.method == "GET" else request.url.path,
+        "ui_languages": list(UI_LANGUAGE_NAMES.items()),
+        "static": static,
+        **(context or {}),
+    }
+    html = i18n.environment(language).get_template(template).render(page)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def render_error(request: Request, status_code: int) -> HTMLResponse:
+    return render(request, "base/error.html", {"status": status_code}, status_code=status_code)
