@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from crm import __version__, db
-from crm.config import settings
 from crm.errors import install_error_handlers
 
 log = logging.getLogger(__name__)

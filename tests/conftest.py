@@ -20,8 +20,13 @@ DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite://{_TMP / 'test.d
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["ENVIRONMENT"] = "test"
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 32)
-for _name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TELEGRAM_BOT_TOKEN",
-              "TELEGRAM_BOT_USERNAME", "TELEGRAM_WEBHOOK_SECRET"):
+for _name in (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_USERNAME",
+    "TELEGRAM_WEBHOOK_SECRET",
+):
     os.environ.pop(_name, None)
 
 from crm.config import reload_settings  # noqa: E402
@@ -52,11 +57,15 @@ def migrated_database() -> str:
 
 async def truncate_all() -> None:
     conn = connections.get("default")
-    tables = sorted({m._meta.db_table for m in Tortoise.apps[db.APP_LABEL].values()} | {
-        f.through  # type: ignore[attr-defined]
-        for m in Tortoise.apps[db.APP_LABEL].values()
-        for f in m._meta.fields_map.values() if hasattr(f, "through") and f.through
-    })
+    tables = sorted(
+        {m._meta.db_table for m in Tortoise.apps[db.APP_LABEL].values()}
+        | {
+            f.through  # type: ignore[attr-defined]
+            for m in Tortoise.apps[db.APP_LABEL].values()
+            for f in m._meta.fields_map.values()
+            if hasattr(f, "through") and f.through
+        }
+    )
     if IS_POSTGRES:
         await conn.execute_script(
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
@@ -96,8 +105,9 @@ class Caller:
 def make_partner() -> Callable[..., Awaitable[PartnerOrganisation]]:
     counter = iter(range(1, 10_000))
 
-    async def _make(name: str | None = None, kind: PartnerKind = PartnerKind.CPAS,
-                    **extra) -> PartnerOrganisation:
+    async def _make(
+        name: str | None = None, kind: PartnerKind = PartnerKind.CPAS, **extra
+    ) -> PartnerOrganisation:
         n = next(counter)
         return await PartnerOrganisation.create(
             name=name or f"Partner {n}", kind=kind, referral_code=f"code{n:04d}", **extra
@@ -110,8 +120,12 @@ def make_partner() -> Callable[..., Awaitable[PartnerOrganisation]]:
 def make_caller(make_partner) -> Callable[..., Awaitable[Caller]]:
     counter = iter(range(1, 10_000))
 
-    async def _make(role: Role | str = Role.ADMIN, *, organisation: PartnerOrganisation | None = None,
-                    **user_fields) -> Caller:
+    async def _make(
+        role: Role | str = Role.ADMIN,
+        *,
+        organisation: PartnerOrganisation | None = None,
+        **user_fields,
+    ) -> Caller:
         role = Role(role)
         n = next(counter)
         if role is Role.PARTNER:
@@ -119,9 +133,12 @@ def make_caller(make_partner) -> Callable[..., Awaitable[Caller]]:
             key = await auth.create_partner_key(org, name=f"key {n}")
             return Caller(role, {"Authorization": f"Bearer {key}"}, None, org)
         user = await auth.create_user(
-            user_fields.pop("email", f"{role.value}{n}@example.org"), role,
-            password="correct horse battery", first_name=user_fields.pop("first_name", role.value.title()),
-            last_name=user_fields.pop("last_name", str(n)), **user_fields,
+            user_fields.pop("email", f"{role.value}{n}@example.org"),
+            role,
+            password="correct horse battery",
+            first_name=user_fields.pop("first_name", role.value.title()),
+            last_name=user_fields.pop("last_name", str(n)),
+            **user_fields,
         )
         token = await auth.issue_staff_token(user)
         return Caller(role, {"Authorization": f"Bearer {token}"}, user, None)

@@ -59,9 +59,7 @@ async def create_user(
     if "@" not in email or len(email) > 254:
         raise InvalidInput("is not an e-mail address", field="email")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+        raise InvalidInput(f"must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
     organisation = None
     if role is Role.PARTNER:
         if not organisation_name:
@@ -83,8 +81,13 @@ async def create_user(
         languages=languages or [],
         ui_language=ui_language,
     )
-    await audit.record(actor, "user.create", entity="user", entity_id=user.id,
-                       changes={"email": email, "role": role.value})
+    await audit.record(
+        actor,
+        "user.create",
+        entity="user",
+        entity_id=user.id,
+        changes={"email": email, "role": role.value},
+    )
     return user
 
 
@@ -138,8 +141,13 @@ async def create_partner_key(
         created_by_id=actor.user_id if actor else None,
         expires_at=_now() + timedelta(days=expires_days) if expires_days else None,
     )
-    await audit.record(actor, "apikey.create", entity="api_token", entity_id=token.id,
-                       changes={"organisation": organisation.name, "name": name})
+    await audit.record(
+        actor,
+        "apikey.create",
+        entity="api_token",
+        entity_id=token.id,
+        changes={"organisation": organisation.name, "name": name},
+    )
     return secret
 
 

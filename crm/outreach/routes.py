@@ -29,12 +29,20 @@ async def present_events(events: list[OutreachEvent], actor: Actor) -> list[Even
     agents = await service.agent_ids_of([e.id for e in events])
     return [
         EventOut(
-            id=e.id, kind=e.kind, title=e.title, starts_at=e.starts_at, ends_at=e.ends_at,
-            place=e.place, postcode=e.postcode, region=e.region, language=e.language,
+            id=e.id,
+            kind=e.kind,
+            title=e.title,
+            starts_at=e.starts_at,
+            ends_at=e.ends_at,
+            place=e.place,
+            postcode=e.postcode,
+            region=e.region,
+            language=e.language,
             partner_id=e.partner_id,  # type: ignore[attr-defined]
             agent_ids=agents.get(e.id, []),
             notes=e.notes if actor.sees_notes else None,
-            telegram_link=service.telegram_link(e.id), created_at=e.created_at,
+            telegram_link=service.telegram_link(e.id),
+            created_at=e.created_at,
         )
         for e in events
     ]
@@ -42,10 +50,15 @@ async def present_events(events: list[OutreachEvent], actor: Actor) -> list[Even
 
 def present_interaction(i: Interaction, actor: Actor) -> InteractionOut:
     return InteractionOut(
-        id=i.id, lead_id=i.lead_id,  # type: ignore[attr-defined]
-        kind=i.kind, channel=i.channel, occurred_at=i.occurred_at,
-        notes=i.notes if actor.sees_notes else None, client_id=i.client_id,
-        event_id=i.event_id, author_id=i.author_id,  # type: ignore[attr-defined]
+        id=i.id,
+        lead_id=i.lead_id,  # type: ignore[attr-defined]
+        kind=i.kind,
+        channel=i.channel,
+        occurred_at=i.occurred_at,
+        notes=i.notes if actor.sees_notes else None,
+        client_id=i.client_id,
+        event_id=i.event_id,
+        author_id=i.author_id,  # type: ignore[attr-defined]
         created_at=i.created_at,
     )
 

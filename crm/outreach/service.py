@@ -76,8 +76,13 @@ async def create_event(data: EventCreate, *, actor: Actor) -> OutreachEvent:
         event = await OutreachEvent.create(**values, created_by_id=actor.user_id)
         if agents:
             await event.agents.add(*agents)
-        await audit.record(actor, "event.create", entity="event", entity_id=event.id,
-                           changes=data.model_dump(mode="json"))
+        await audit.record(
+            actor,
+            "event.create",
+            entity="event",
+            entity_id=event.id,
+            changes=data.model_dump(mode="json"),
+        )
     return event
 
 
@@ -99,8 +104,13 @@ async def update_event(event: OutreachEvent, data: EventUpdate, *, actor: Actor)
             await event.agents.clear()
             if agents:
                 await event.agents.add(*agents)
-        await audit.record(actor, "event.update", entity="event", entity_id=event.id,
-                           changes=data.model_dump(mode="json", exclude_unset=True))
+        await audit.record(
+            actor,
+            "event.update",
+            entity="event",
+            entity_id=event.id,
+            changes=data.model_dump(mode="json", exclude_unset=True),
+        )
     return event
 
 
@@ -128,8 +138,9 @@ async def log_interaction(
         existing = await Interaction.get_or_none(client_id=data.client_id)
         if existing is not None:
             if existing.lead_id != lead.id:  # type: ignore[attr-defined]
-                raise InvalidInput("this client_id was already used for another person",
-                                   field="client_id")
+                raise InvalidInput(
+                    "this client_id was already used for another person", field="client_id"
+                )
             return InteractionResult(existing, created=False)
     if data.event_id is not None and not await OutreachEvent.exists(id=data.event_id):
         raise InvalidInput(f"no outreach event with id {data.event_id}", field="event_id")
@@ -137,15 +148,25 @@ async def log_interaction(
     try:
         async with in_transaction():
             interaction = await Interaction.create(
-                lead=lead, kind=data.kind, channel=data.channel, occurred_at=occurred,
-                notes=data.notes, client_id=data.client_id, event_id=data.event_id,
+                lead=lead,
+                kind=data.kind,
+                channel=data.channel,
+                occurred_at=occurred,
+                notes=data.notes,
+                client_id=data.client_id,
+                event_id=data.event_id,
                 author_id=actor.user_id,
             )
             if lead.last_contacted_at is None or occurred > lead.last_contacted_at:
                 await Lead.filter(id=lead.id).update(last_contacted_at=occurred)
-            await audit.record(actor, "interaction.create", entity="interaction",
-                               entity_id=interaction.id, lead_id=lead.id,
-                               changes={"kind": data.kind, "channel": data.channel})
+            await audit.record(
+                actor,
+                "interaction.create",
+                entity="interaction",
+                entity_id=interaction.id,
+                lead_id=lead.id,
+                changes={"kind": data.kind, "channel": data.channel},
+            )
     except IntegrityError:
         # The same device sync raced itself: the other request stored it.
         existing = await Interaction.get_or_none(client_id=data.client_id)

@@ -84,7 +84,9 @@ class LeadSegment(Model):
     # One segment code of one person (a row per code keeps segment filters indexable).
 
     id = fields.IntField(primary_key=True)
-    lead = fields.ForeignKeyField("crm.Lead", related_name="segment_links", on_delete=fields.CASCADE)
+    lead = fields.ForeignKeyField(
+        "crm.Lead", related_name="segment_links", on_delete=fields.CASCADE
+    )
     code = fields.CharField(max_length=40, db_index=True)
 
     class Meta:
@@ -134,7 +136,9 @@ class ConsentRecord(Model):
         "crm.User", related_name="consents_recorded", null=True, on_delete=fields.SET_NULL
     )
     recorded_by_organisation = fields.ForeignKeyField(
-        "crm.PartnerOrganisation", related_name="consents_recorded", null=True,
+        "crm.PartnerOrganisation",
+        related_name="consents_recorded",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     recorded_at = fields.DatetimeField()

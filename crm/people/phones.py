@@ -29,4 +29,7 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
 def is_mobile(e164: str) -> bool:
     number = phonenumbers.parse(e164, None)
     kind = phonenumbers.number_type(number)
-    return kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )

@@ -46,12 +46,18 @@ async def present(leads: list[Lead], actor: Actor) -> list[LeadOut]:
             "assigned_agent_id": lead.assigned_agent_id,  # type: ignore[attr-defined]
             "reached_by_id": lead.reached_by_id,  # type: ignore[attr-defined]
             "employment_service": geo.REGIONS[Region(region)].employment_service
-            if region else None,
+            if region
+            else None,
             "segments": segments.get(lead.id, []),
             "consents": [
-                ConsentOut(purpose=c.purpose, granted=c.granted, source=c.source,
-                           method=c.method, text_version=c.text_version,
-                           recorded_at=c.recorded_at)
+                ConsentOut(
+                    purpose=c.purpose,
+                    granted=c.granted,
+                    source=c.source,
+                    method=c.method,
+                    text_version=c.text_version,
+                    recorded_at=c.recorded_at,
+                )
                 for c in consents.get(lead.id, [])
             ],
         }
@@ -94,9 +100,17 @@ async def list_leads(
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[LeadOut]:
     filters = service.LeadFilters(
-        stage=stage, language=language, segment=segment, postcode=postcode, region=region,
-        event_id=event_id, partner_id=partner_id, agent_id=agent_id,
-        created_since=created_since, follow_up_before=follow_up_before, q=q,
+        stage=stage,
+        language=language,
+        segment=segment,
+        postcode=postcode,
+        region=region,
+        event_id=event_id,
+        partner_id=partner_id,
+        agent_id=agent_id,
+        created_since=created_since,
+        follow_up_before=follow_up_before,
+        q=q,
     )
     rows, total = await service.list_leads(actor, filters, limit=page.limit, offset=page.offset)
     return Page(items=await present(rows, actor), total=total)
@@ -132,7 +146,7 @@ async def lead_timeline(
 ) -> Page[TimelineItem]:
     lead = await service.get_visible_lead(actor, lead_id)
     items = await timeline(lead, actor)
-    return Page(items=items[page.offset: page.offset + page.limit], total=len(items))
+    return Page(items=items[page.offset : page.offset + page.limit], total=len(items))
 
 
 @router.get("/segments")

@@ -37,9 +37,23 @@ from crm.referrals.models import PartnerOrganisation, Referral
 
 # Fields copied as they are from the input to the row (after normalisation).
 _PLAIN_FIELDS = (
-    "first_name", "last_name", "phone", "email", "telegram_chat_id", "language", "postcode",
-    "region", "gender", "birth_year", "event_id", "referring_partner_id", "assigned_agent_id",
-    "project_summary", "project_sector", "notes", "follow_up_on",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "telegram_chat_id",
+    "language",
+    "postcode",
+    "region",
+    "gender",
+    "birth_year",
+    "event_id",
+    "referring_partner_id",
+    "assigned_agent_id",
+    "project_summary",
+    "project_sector",
+    "notes",
+    "follow_up_on",
 )
 
 
@@ -142,7 +156,9 @@ async def find_or_create_lead(
 
 
 async def _create(
-    values: dict[str, Any], consents: list[ConsentIn], actor: Actor | None,
+    values: dict[str, Any],
+    consents: list[ConsentIn],
+    actor: Actor | None,
     consent_source: ConsentSource,
 ) -> Lead:
     segments = values.pop("segments", None) or []
@@ -157,21 +173,35 @@ async def _create(
         if segments:
             await LeadSegment.bulk_create([LeadSegment(lead=lead, code=c) for c in segments])
         await LeadStageChange.create(
-            lead=lead, from_stage=None, to_stage=lead.stage, reason=lead.lost_reason,
+            lead=lead,
+            from_stage=None,
+            to_stage=lead.stage,
+            reason=lead.lost_reason,
             by_user_id=actor.user_id if actor else None,
         )
         for consent in consents:
             await record_consent(lead, consent, source=consent_source, actor=actor)
         await audit.record(
-            actor, "lead.create", entity="lead", entity_id=lead.id, lead_id=lead.id,
-            changes={**{k: values.get(k) for k in _PLAIN_FIELDS if values.get(k) is not None},
-                     "segments": segments, "stage": lead.stage, "source": lead.source},
+            actor,
+            "lead.create",
+            entity="lead",
+            entity_id=lead.id,
+            lead_id=lead.id,
+            changes={
+                **{k: values.get(k) for k in _PLAIN_FIELDS if values.get(k) is not None},
+                "segments": segments,
+                "stage": lead.stage,
+                "source": lead.source,
+            },
         )
     return lead
 
 
 async def _merge_new_facts(
-    lead: Lead, values: dict[str, Any], consents: list[ConsentIn], actor: Actor | None,
+    lead: Lead,
+    values: dict[str, Any],
+    consents: list[ConsentIn],
+    actor: Actor | None,
     consent_source: ConsentSource,
 ) -> None:
     added: dict[str, Any] = {}
@@ -192,7 +222,11 @@ async def _merge_new_facts(
         for consent in consents:
             await record_consent(lead, consent, source=consent_source, actor=actor)
         await audit.record(
-            actor, "lead.duplicate_match", entity="lead", entity_id=lead.id, lead_id=lead.id,
+            actor,
+            "lead.duplicate_match",
+            entity="lead",
+            entity_id=lead.id,
+            lead_id=lead.id,
             changes={"added": added, "consents": [c.model_dump() for c in consents]},
         )
 
@@ -218,10 +252,17 @@ async def record_consent(
         recorded_at=at or _now(),
     )
     await audit.record(
-        actor, "consent.granted" if consent.granted else "consent.withdrawn",
-        entity="consent", entity_id=record.id, lead_id=lead.id,
-        changes={"purpose": consent.purpose, "source": source, "method": consent.method,
-                 "text_version": consent.text_version},
+        actor,
+        "consent.granted" if consent.granted else "consent.withdrawn",
+        entity="consent",
+        entity_id=record.id,
+        lead_id=lead.id,
+        changes={
+            "purpose": consent.purpose,
+            "source": source,
+            "method": consent.method,
+            "text_version": consent.text_version,
+        },
     )
     return record
 
@@ -240,7 +281,8 @@ async def current_consents(lead_ids: Iterable[int]) -> dict[int, list[ConsentRec
 async def has_consent(lead_id: int, purpose: ConsentPurpose) -> bool:
     record = (
         await ConsentRecord.filter(lead_id=lead_id, purpose=purpose)
-        .order_by("-recorded_at", "-id").first()
+        .order_by("-recorded_at", "-id")
+        .first()
     )
     return bool(record and record.granted)
 
@@ -249,9 +291,11 @@ async def segments_of(lead_ids: Iterable[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
     ids = list(lead_ids)
     if ids:
-        for lead_id, code in await LeadSegment.filter(lead_id__in=ids).order_by(
-            "code"
-        ).values_list("lead_id", "code"):
+        for lead_id, code in (
+            await LeadSegment.filter(lead_id__in=ids)
+            .order_by("code")
+            .values_list("lead_id", "code")
+        ):
             out[lead_id].append(code)
     return out
 
@@ -260,8 +304,13 @@ async def update_lead(lead: Lead, data: LeadUpdate, *, actor: Actor) -> Lead:
     raw = data.model_dump(exclude_unset=True)
     if "first_name" in raw and raw["first_name"] is None:
         raise InvalidInput("cannot be empty", field="first_name")
-    values = await normalise({**raw, "stage": raw.get("stage") or lead.stage,
-                              "lost_reason": raw.get("lost_reason", lead.lost_reason)})
+    values = await normalise(
+        {
+            **raw,
+            "stage": raw.get("stage") or lead.stage,
+            "lost_reason": raw.get("lost_reason", lead.lost_reason),
+        }
+    )
     if values.get("phone") and values["phone"] != lead.phone:
         other = await Lead.get_or_none(phone=values["phone"])
         if other and other.id != lead.id:
@@ -293,8 +342,14 @@ async def update_lead(lead: Lead, data: LeadUpdate, *, actor: Actor) -> Lead:
         elif changes:
             await lead.save()
         if changes:
-            await audit.record(actor, "lead.update", entity="lead", entity_id=lead.id,
-                               lead_id=lead.id, changes=changes)
+            await audit.record(
+                actor,
+                "lead.update",
+                entity="lead",
+                entity_id=lead.id,
+                lead_id=lead.id,
+                changes=changes,
+            )
     return lead
 
 
@@ -380,13 +435,11 @@ def filtered_leads(actor: Actor, f: LeadFilters) -> QuerySet[Lead]:
     if f.follow_up_before is not None:
         qs = qs.filter(follow_up_on__lte=f.follow_up_before)
     if f.segment:
-        qs = qs.filter(
-            id__in=Subquery(LeadSegment.filter(code__in=f.segment).values("lead_id"))
-        )
+        qs = qs.filter(id__in=Subquery(LeadSegment.filter(code__in=f.segment).values("lead_id")))
     if f.q:
         term = f.q.strip()
-        cond = Q(first_name__icontains=term) | Q(last_name__icontains=term) | Q(
-            email__icontains=term
+        cond = (
+            Q(first_name__icontains=term) | Q(last_name__icontains=term) | Q(email__icontains=term)
         )
         digits = "".join(ch for ch in term if ch.isdigit())
         if len(digits) >= 4:
@@ -395,7 +448,9 @@ def filtered_leads(actor: Actor, f: LeadFilters) -> QuerySet[Lead]:
     return qs
 
 
-async def list_leads(actor: Actor, f: LeadFilters, *, limit: int, offset: int) -> tuple[list[Lead], int]:
+async def list_leads(
+    actor: Actor, f: LeadFilters, *, limit: int, offset: int
+) -> tuple[list[Lead], int]:
     qs = filtered_leads(actor, f)
     total = await qs.count()
     rows = await qs.order_by("-created_at", "-id").offset(offset).limit(limit)

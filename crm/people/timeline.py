@@ -25,11 +25,17 @@ def register_source(source: TimelineSource) -> None:
 async def _interactions(lead: Lead, actor: Actor) -> list[TimelineItem]:
     return [
         TimelineItem(
-            type="interaction", at=i.occurred_at, id=i.id,
+            type="interaction",
+            at=i.occurred_at,
+            id=i.id,
             summary=f"{i.kind} ({i.channel})",
-            data={"kind": i.kind, "channel": i.channel, "event_id": i.event_id,  # type: ignore[attr-defined]
-                  "author_id": i.author_id,  # type: ignore[attr-defined]
-                  **({"notes": i.notes} if actor.sees_notes else {})},
+            data={
+                "kind": i.kind,
+                "channel": i.channel,
+                "event_id": i.event_id,  # type: ignore[attr-defined]
+                "author_id": i.author_id,  # type: ignore[attr-defined]
+                **({"notes": i.notes} if actor.sees_notes else {}),
+            },
         )
         for i in await Interaction.filter(lead_id=lead.id)
     ]
@@ -38,10 +44,16 @@ async def _interactions(lead: Lead, actor: Actor) -> list[TimelineItem]:
 async def _stages(lead: Lead, actor: Actor) -> list[TimelineItem]:
     return [
         TimelineItem(
-            type="stage_change", at=c.at, id=c.id,
+            type="stage_change",
+            at=c.at,
+            id=c.id,
             summary=f"{c.from_stage or '—'} → {c.to_stage}",
-            data={"from": c.from_stage, "to": c.to_stage, "reason": c.reason,
-                  "by_user_id": c.by_user_id},  # type: ignore[attr-defined]
+            data={
+                "from": c.from_stage,
+                "to": c.to_stage,
+                "reason": c.reason,
+                "by_user_id": c.by_user_id,
+            },  # type: ignore[attr-defined]
         )
         for c in await LeadStageChange.filter(lead_id=lead.id)
     ]
@@ -50,10 +62,17 @@ async def _stages(lead: Lead, actor: Actor) -> list[TimelineItem]:
 async def _consents(lead: Lead, actor: Actor) -> list[TimelineItem]:
     return [
         TimelineItem(
-            type="consent", at=c.recorded_at, id=c.id,
+            type="consent",
+            at=c.recorded_at,
+            id=c.id,
             summary=f"{c.purpose}: {'granted' if c.granted else 'withdrawn'}",
-            data={"purpose": c.purpose, "granted": c.granted, "source": c.source,
-                  "method": c.method, "text_version": c.text_version},
+            data={
+                "purpose": c.purpose,
+                "granted": c.granted,
+                "source": c.source,
+                "method": c.method,
+                "text_version": c.text_version,
+            },
         )
         for c in await ConsentRecord.filter(lead_id=lead.id)
     ]
@@ -64,12 +83,20 @@ async def _referrals(lead: Lead, actor: Actor) -> list[TimelineItem]:
     for r in await Referral.filter(lead_id=lead.id).prefetch_related("sender", "receiver"):
         sender = r.sender.name if r.sender else "us"
         receiver = r.receiver.name if r.receiver else "us"
-        items.append(TimelineItem(
-            type="referral", at=r.created_at, id=r.id,
-            summary=f"{sender} → {receiver}: {r.purpose} ({r.status})",
-            data={"purpose": r.purpose, "status": r.status, "sender": sender,
-                  "receiver": receiver},
-        ))
+        items.append(
+            TimelineItem(
+                type="referral",
+                at=r.created_at,
+                id=r.id,
+                summary=f"{sender} → {receiver}: {r.purpose} ({r.status})",
+                data={
+                    "purpose": r.purpose,
+                    "status": r.status,
+                    "sender": sender,
+                    "receiver": receiver,
+                },
+            )
+        )
     return items
 
 

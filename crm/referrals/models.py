@@ -61,11 +61,15 @@ class Referral(Model):
     id = fields.IntField(primary_key=True)
     external_ref = fields.CharField(max_length=100, null=True)
     sender = fields.ForeignKeyField(
-        "crm.PartnerOrganisation", related_name="referrals_sent", null=True,
+        "crm.PartnerOrganisation",
+        related_name="referrals_sent",
+        null=True,
         on_delete=fields.RESTRICT,
     )
     receiver = fields.ForeignKeyField(
-        "crm.PartnerOrganisation", related_name="referrals_received", null=True,
+        "crm.PartnerOrganisation",
+        related_name="referrals_received",
+        null=True,
         on_delete=fields.RESTRICT,
     )
     lead = fields.ForeignKeyField("crm.Lead", related_name="referrals", on_delete=fields.RESTRICT)

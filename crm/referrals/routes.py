@@ -31,9 +31,15 @@ Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 def present_partner(p: PartnerOrganisation) -> PartnerOut:
     return PartnerOut(
-        id=p.id, name=p.name, kind=p.kind, region=p.region, postcode=p.postcode,
-        contact_email=p.contact_email, contact_phone=p.contact_phone,
-        referral_code=p.referral_code, telegram_link=service.partner_telegram_link(p.referral_code),
+        id=p.id,
+        name=p.name,
+        kind=p.kind,
+        region=p.region,
+        postcode=p.postcode,
+        contact_email=p.contact_email,
+        contact_phone=p.contact_phone,
+        referral_code=p.referral_code,
+        telegram_link=service.partner_telegram_link(p.referral_code),
         active=p.active,
     )
 
@@ -44,24 +50,46 @@ async def present_referrals(rows: list[Referral], actor: Actor) -> list[Referral
     out = []
     for r in rows:
         lead = r.lead
-        out.append(ReferralOut(
-            id=r.id, external_ref=r.external_ref,
-            sender_id=r.sender_id, sender=r.sender.name if r.sender else ours,  # type: ignore[attr-defined]
-            receiver_id=r.receiver_id,  # type: ignore[attr-defined]
-            receiver=r.receiver.name if r.receiver else ours,
-            person=PersonOut(lead_id=lead.id, first_name=lead.first_name,
-                             last_name=lead.last_name, phone=lead.phone, email=lead.email,
-                             language=lead.language, postcode=lead.postcode),
-            purpose=r.purpose,
-            notes=r.notes if (actor.sees_notes or actor.is_partner) else None,
-            consent=ConsentOut(given_at=r.consent_given_at, method=r.consent_method,
-                               text_version=r.consent_text_version),
-            status=r.status, status_reason=r.status_reason,
-            history=[HistoryOut(status=h.status, reason=h.reason, by=h.by_label,
-                                organisation=h.organisation_label, at=h.at)
-                     for h in sorted(r.history, key=lambda h: h.id)],
-            created_at=r.created_at, updated_at=r.updated_at,
-        ))
+        out.append(
+            ReferralOut(
+                id=r.id,
+                external_ref=r.external_ref,
+                sender_id=r.sender_id,
+                sender=r.sender.name if r.sender else ours,  # type: ignore[attr-defined]
+                receiver_id=r.receiver_id,  # type: ignore[attr-defined]
+                receiver=r.receiver.name if r.receiver else ours,
+                person=PersonOut(
+                    lead_id=lead.id,
+                    first_name=lead.first_name,
+                    last_name=lead.last_name,
+                    phone=lead.phone,
+                    email=lead.email,
+                    language=lead.language,
+                    postcode=lead.postcode,
+                ),
+                purpose=r.purpose,
+                notes=r.notes if (actor.sees_notes or actor.is_partner) else None,
+                consent=ConsentOut(
+                    given_at=r.consent_given_at,
+                    method=r.consent_method,
+                    text_version=r.consent_text_version,
+                ),
+                status=r.status,
+                status_reason=r.status_reason,
+                history=[
+                    HistoryOut(
+                        status=h.status,
+                        reason=h.reason,
+                        by=h.by_label,
+                        organisation=h.organisation_label,
+                        at=h.at,
+                    )
+                    for h in sorted(r.history, key=lambda h: h.id)
+                ],
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+        )
     return out
 
 

@@ -67,8 +67,13 @@ async def create_partner(data: PartnerCreate, *, actor: Actor | None) -> Partner
     if await PartnerOrganisation.exists(name=values["name"]):
         raise Conflict(f"a partner named {values['name']!r} already exists", field="name")
     partner = await PartnerOrganisation.create(**values, referral_code=secrets.token_hex(4))
-    await audit.record(actor, "partner.create", entity="partner", entity_id=partner.id,
-                       changes=data.model_dump(mode="json"))
+    await audit.record(
+        actor,
+        "partner.create",
+        entity="partner",
+        entity_id=partner.id,
+        changes=data.model_dump(mode="json"),
+    )
     return partner
 
 
@@ -80,9 +85,7 @@ def visible_referrals(actor: Actor) -> QuerySet[Referral]:
             Q(sender_id=actor.organisation_id) | Q(receiver_id=actor.organisation_id)
         )
     if actor.role == Role.AGENT:
-        return Referral.filter(
-            lead_id__in=Subquery(people.visible_leads(actor).values("id"))
-        )
+        return Referral.filter(lead_id__in=Subquery(people.visible_leads(actor).values("id")))
     return Referral.filter(id=-1)
 
 
@@ -107,8 +110,9 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
         sender_id = actor.organisation_id
     else:
         if data.sender_id is None:
-            raise InvalidInput("staff recording a referral must name the referring partner",
-                               field="sender_id")
+            raise InvalidInput(
+                "staff recording a referral must name the referring partner", field="sender_id"
+            )
         if not await PartnerOrganisation.exists(id=data.sender_id):
             raise InvalidInput(f"no partner with id {data.sender_id}", field="sender_id")
         sender_id = data.sender_id
@@ -136,22 +140,42 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
         async with in_transaction():
             await people.record_consent(
                 lead,
-                ConsentIn(purpose=ConsentPurpose.SHARE_WITH_PARTNERS, granted=True,
-                          method=data.consent.method, text_version=data.consent.text_version),
-                source=ConsentSource.REFERRAL, actor=actor, at=data.consent.given_at,
+                ConsentIn(
+                    purpose=ConsentPurpose.SHARE_WITH_PARTNERS,
+                    granted=True,
+                    method=data.consent.method,
+                    text_version=data.consent.text_version,
+                ),
+                source=ConsentSource.REFERRAL,
+                actor=actor,
+                at=data.consent.given_at,
             )
             referral = await Referral.create(
-                external_ref=data.external_ref, sender_id=sender_id, receiver_id=None,
-                lead=lead, purpose=data.purpose, notes=data.notes,
-                consent_given_at=data.consent.given_at, consent_method=data.consent.method,
+                external_ref=data.external_ref,
+                sender_id=sender_id,
+                receiver_id=None,
+                lead=lead,
+                purpose=data.purpose,
+                notes=data.notes,
+                consent_given_at=data.consent.given_at,
+                consent_method=data.consent.method,
                 consent_text_version=data.consent.text_version,
-                status=S.REQUESTED, created_by_id=actor.user_id,
+                status=S.REQUESTED,
+                created_by_id=actor.user_id,
             )
             await _append_history(referral, S.REQUESTED, None, actor)
-            await audit.record(actor, "referral.create", entity="referral",
-                               entity_id=referral.id, lead_id=lead.id,
-                               changes={"sender_id": sender_id, "purpose": data.purpose,
-                                        "external_ref": data.external_ref})
+            await audit.record(
+                actor,
+                "referral.create",
+                entity="referral",
+                entity_id=referral.id,
+                lead_id=lead.id,
+                changes={
+                    "sender_id": sender_id,
+                    "purpose": data.purpose,
+                    "external_ref": data.external_ref,
+                },
+            )
     except IntegrityError:
         # The same external_ref arrived twice at once: the first one won.
         existing = await Referral.get_or_none(sender_id=sender_id, external_ref=data.external_ref)
@@ -165,8 +189,12 @@ async def _append_history(
     referral: Referral, status: ReferralStatus, reason: str | None, actor: Actor
 ) -> None:
     await ReferralStatusChange.create(
-        referral=referral, status=status, reason=reason, by_user_id=actor.user_id,
-        by_label=actor.label, organisation_label=actor.organisation_label,
+        referral=referral,
+        status=status,
+        reason=reason,
+        by_user_id=actor.user_id,
+        by_label=actor.label,
+        organisation_label=actor.organisation_label,
     )
 
 
@@ -193,7 +221,8 @@ async def change_status(
     current = ReferralStatus(referral.status)
     target = data.status
     is_party = _is_side(referral.receiver_id, actor) or _is_side(  # type: ignore[attr-defined]
-        referral.sender_id, actor  # type: ignore[attr-defined]
+        referral.sender_id,
+        actor,  # type: ignore[attr-defined]
     )
     if not is_party:
         raise Forbidden("only the receiving or sending organisation may change this referral")
@@ -204,13 +233,12 @@ async def change_status(
         sender_may = target in SENDER_MOVES.get(current, frozenset())
         if receiver_may or sender_may:
             who = "receiving" if receiver_may else "sending"
-            raise Forbidden(f"only the {who} organisation may move it to {target.value}",
-                            field="status")
-        raise Conflict(f"a {current.value} referral cannot become {target.value}",
-                       field="status")
+            raise Forbidden(
+                f"only the {who} organisation may move it to {target.value}", field="status"
+            )
+        raise Conflict(f"a {current.value} referral cannot become {target.value}", field="status")
     if target in REASON_REQUIRED and not data.status_reason:
-        raise InvalidInput(f"a reason is required to move to {target.value}",
-                           field="status_reason")
+        raise InvalidInput(f"a reason is required to move to {target.value}", field="status_reason")
     async with in_transaction():
         updated = await Referral.filter(id=referral.id, status=current).update(
             status=target, status_reason=data.status_reason, updated_at=datetime.now(UTC)
@@ -220,7 +248,12 @@ async def change_status(
         referral.status = target
         referral.status_reason = data.status_reason
         await _append_history(referral, target, data.status_reason, actor)
-        await audit.record(actor, "referral.status", entity="referral", entity_id=referral.id,
-                           lead_id=referral.lead_id,  # type: ignore[attr-defined]
-                           changes={"from": current, "to": target, "reason": data.status_reason})
+        await audit.record(
+            actor,
+            "referral.status",
+            entity="referral",
+            entity_id=referral.id,
+            lead_id=referral.lead_id,  # type: ignore[attr-defined]
+            changes={"from": current, "to": target, "reason": data.status_reason},
+        )
     return await Referral.get(id=referral.id)

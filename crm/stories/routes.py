@@ -18,11 +18,18 @@ Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 def present(story: SuccessStory) -> StoryOut:
     return StoryOut(
-        id=story.id, title=story.title, entrepreneur=story.entrepreneur_first_name,
-        sector=story.sector, town=story.town, texts=story.texts, segments=story.segments,
+        id=story.id,
+        title=story.title,
+        entrepreneur=story.entrepreneur_first_name,
+        sector=story.sector,
+        town=story.town,
+        texts=story.texts,
+        segments=story.segments,
         consent_expires_at=story.consent_expires_at,
-        consent_valid=service.consent_valid(story), active=story.active,
-        created_at=story.created_at, updated_at=story.updated_at,
+        consent_valid=service.consent_valid(story),
+        active=story.active,
+        created_at=story.created_at,
+        updated_at=story.updated_at,
     )
 
 
@@ -37,7 +44,9 @@ async def _get(story_id: int) -> SuccessStory:
 async def list_stories(
     actor: StaffActor,
     page: Annotated[PageParams, Depends(page_params)],
-    usable: Annotated[bool | None, Query(description="only stories a campaign may use today")] = None,
+    usable: Annotated[
+        bool | None, Query(description="only stories a campaign may use today")
+    ] = None,
 ) -> Page[StoryOut]:
     qs = SuccessStory.all()
     if usable:

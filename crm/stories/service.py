@@ -39,8 +39,9 @@ async def create_story(data: StoryCreate, *, actor: Actor) -> SuccessStory:
         consent_expires_at=data.consent_expires_at,
         active=True if data.active is None else data.active,
     )
-    await audit.record(actor, "story.create", entity="story", entity_id=story.id,
-                       changes={"title": data.title})
+    await audit.record(
+        actor, "story.create", entity="story", entity_id=story.id, changes={"title": data.title}
+    )
     return story
 
 
@@ -61,6 +62,11 @@ async def update_story(story: SuccessStory, data: StoryUpdate, *, actor: Actor) 
     for key, value in values.items():
         setattr(story, key, value)
     await story.save()
-    await audit.record(actor, "story.update", entity="story", entity_id=story.id,
-                       changes=data.model_dump(mode="json", exclude_unset=True))
+    await audit.record(
+        actor,
+        "story.update",
+        entity="story",
+        entity_id=story.id,
+        changes=data.model_dump(mode="json", exclude_unset=True),
+    )
     return story

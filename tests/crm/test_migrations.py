@@ -36,8 +36,10 @@ def _populate(path: str) -> None:
     for h in range(1, 4):
         con.execute("INSERT INTO household (id, name) VALUES (?, ?)", (h, f"household {h}"))
         for m in range(5):
-            con.execute("INSERT INTO member (household_id, first_name) VALUES (?, ?)",
-                        (h, f"member {h}.{m}"))
+            con.execute(
+                "INSERT INTO member (household_id, first_name) VALUES (?, ?)",
+                (h, f"member {h}.{m}"),
+            )
     con.commit()
     con.close()
 
@@ -45,8 +47,10 @@ def _populate(path: str) -> None:
 def _counts(path: str) -> tuple[int, int]:
     con = sqlite3.connect(path)
     try:
-        return (con.execute("SELECT count(*) FROM household").fetchone()[0],
-                con.execute("SELECT count(*) FROM member").fetchone()[0])
+        return (
+            con.execute("SELECT count(*) FROM household").fetchone()[0],
+            con.execute("SELECT count(*) FROM member").fetchone()[0],
+        )
     finally:
         con.close()
 
@@ -94,17 +98,28 @@ async def test_real_history_migrates_a_populated_sqlite_database_without_loss(tm
     con = sqlite3.connect(path)
     con.execute("PRAGMA foreign_keys=ON")
     now = "2026-11-01 10:00:00+00:00"
-    con.execute("INSERT INTO partner_organisation (id, name, kind, referral_code, active, created_at)"
-                " VALUES (1, 'CPAS', 'cpas', 'abc', 1, ?)", (now,))
+    con.execute(
+        "INSERT INTO partner_organisation (id, name, kind, referral_code, active, created_at)"
+        " VALUES (1, 'CPAS', 'cpas', 'abc', 1, ?)",
+        (now,),
+    )
     for i in range(1, 21):
         con.execute(
             "INSERT INTO lead (id, first_name, stage, source, created_at, updated_at, phone)"
-            " VALUES (?, ?, 'reached', 'event', ?, ?, ?)", (i, f"P{i}", now, now, f"+3247000{i:04d}"))
+            " VALUES (?, ?, 'reached', 'event', ?, ?, ?)",
+            (i, f"P{i}", now, now, f"+3247000{i:04d}"),
+        )
         con.execute("INSERT INTO lead_segment (lead_id, code) VALUES (?, 'women')", (i,))
-        con.execute("INSERT INTO interaction (lead_id, kind, channel, occurred_at, created_at)"
-                    " VALUES (?, 'contact', 'in_person', ?, ?)", (i, now, now))
-        con.execute("INSERT INTO consent_record (lead_id, purpose, granted, source, method,"
-                    " recorded_at) VALUES (?, 'sms', 1, 'event', 'verbal', ?)", (i, now))
+        con.execute(
+            "INSERT INTO interaction (lead_id, kind, channel, occurred_at, created_at)"
+            " VALUES (?, 'contact', 'in_person', ?, ?)",
+            (i, now, now),
+        )
+        con.execute(
+            "INSERT INTO consent_record (lead_id, purpose, granted, source, method,"
+            " recorded_at) VALUES (?, 'sms', 1, 'event', 'verbal', ?)",
+            (i, now),
+        )
     con.commit()
     tables = ["lead", "lead_segment", "interaction", "consent_record", "partner_organisation"]
     before = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -123,5 +138,9 @@ async def _migration_names() -> list[str]:
         await ctx.init(config=config)
         executor = MigrationExecutor(ctx.connections.get("default"), config["apps"])
         await executor.loader.build_graph()
-        return [key.name for key in executor.loader.graph.forwards_plan(
-            executor.loader.graph.leaf_nodes(db.APP_LABEL)[0])]
+        return [
+            key.name
+            for key in executor.loader.graph.forwards_plan(
+                executor.loader.graph.leaf_nodes(db.APP_LABEL)[0]
+            )
+        ]

@@ -70,9 +70,7 @@ def role_checks(dependant) -> list[RoleCheck]:
 
 def documented_api(app) -> set[tuple[str, str]]:
     return {
-        (method.upper(), path)
-        for path, ops in app.openapi()["paths"].items()
-        for method in ops
+        (method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops
     }
 
 

@@ -6,8 +6,14 @@ from crm.config import settings
 from crm.enums import Role
 from crm.outreach.models import Interaction
 
-EVENT = {"kind": "market_stand", "title": "Marché du Midi", "starts_at": "2026-11-29T08:00:00",
-         "ends_at": "2026-11-29T13:00:00", "place": "Gare du Midi", "postcode": "1060"}
+EVENT = {
+    "kind": "market_stand",
+    "title": "Marché du Midi",
+    "starts_at": "2026-11-29T08:00:00",
+    "ends_at": "2026-11-29T13:00:00",
+    "place": "Gare du Midi",
+    "postcode": "1060",
+}
 
 
 async def test_agent_creates_an_event_they_work_and_others_do_not_see_it(client, make_caller):
@@ -19,8 +25,9 @@ async def test_agent_creates_an_event_they_work_and_others_do_not_see_it(client,
     assert event["agent_ids"] == [fatima.user.id]
     assert event["region"] == "brussels"
     assert event["starts_at"].startswith("2026-11-29T07:00:00")  # 08:00 Brussels is 07:00 UTC
-    assert (await client.get(f"/api/v1/events/{event['id']}", headers=joris.headers)
-            ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/events/{event['id']}", headers=joris.headers)
+    ).status_code == 404
     assert (await client.get("/api/v1/events", headers=joris.headers)).json()["total"] == 0
 
 
@@ -45,10 +52,16 @@ async def test_event_bad_input(client, admin):
 
 async def test_the_same_client_id_twice_is_stored_once(client, make_caller):
     agent = await make_caller(Role.AGENT)
-    lead = (await client.post("/api/v1/leads", headers=agent.headers,
-                              json={"first_name": "Samira"})).json()
-    body = {"kind": "contact", "channel": "in_person", "notes": "met at the stand",
-            "client_id": str(uuid.uuid4()), "occurred_at": "2026-11-20T10:15:00+01:00"}
+    lead = (
+        await client.post("/api/v1/leads", headers=agent.headers, json={"first_name": "Samira"})
+    ).json()
+    body = {
+        "kind": "contact",
+        "channel": "in_person",
+        "notes": "met at the stand",
+        "client_id": str(uuid.uuid4()),
+        "occurred_at": "2026-11-20T10:15:00+01:00",
+    }
     url = f"/api/v1/leads/{lead['id']}/interactions"
     first = await client.post(url, headers=agent.headers, json=body)
     second = await client.post(url, headers=agent.headers, json=body)
@@ -65,21 +78,32 @@ async def test_a_client_id_reused_for_another_person_is_refused(client, admin):
     a = (await client.post("/api/v1/leads", headers=admin.headers, json={"first_name": "A"})).json()
     b = (await client.post("/api/v1/leads", headers=admin.headers, json={"first_name": "B"})).json()
     body = {"kind": "call", "channel": "phone", "client_id": str(uuid.uuid4())}
-    assert (await client.post(f"/api/v1/leads/{a['id']}/interactions", headers=admin.headers,
-                              json=body)).status_code == 201
-    reused = await client.post(f"/api/v1/leads/{b['id']}/interactions", headers=admin.headers,
-                               json=body)
+    assert (
+        await client.post(f"/api/v1/leads/{a['id']}/interactions", headers=admin.headers, json=body)
+    ).status_code == 201
+    reused = await client.post(
+        f"/api/v1/leads/{b['id']}/interactions", headers=admin.headers, json=body
+    )
     assert reused.status_code == 422 and reused.json()["detail"][0]["field"] == "client_id"
 
 
 async def test_timeline_is_newest_first_with_types(client, admin):
-    lead = (await client.post("/api/v1/leads", headers=admin.headers, json={
-        "first_name": "Hind", "consents": [{"purpose": "sms", "granted": True}]})).json()
+    lead = (
+        await client.post(
+            "/api/v1/leads",
+            headers=admin.headers,
+            json={"first_name": "Hind", "consents": [{"purpose": "sms", "granted": True}]},
+        )
+    ).json()
     for when in ("2026-11-01T10:00:00+00:00", "2026-11-03T10:00:00+00:00"):
-        await client.post(f"/api/v1/leads/{lead['id']}/interactions", headers=admin.headers,
-                          json={"kind": "call", "channel": "phone", "occurred_at": when})
-    items = (await client.get(f"/api/v1/leads/{lead['id']}/timeline",
-                              headers=admin.headers)).json()["items"]
+        await client.post(
+            f"/api/v1/leads/{lead['id']}/interactions",
+            headers=admin.headers,
+            json={"kind": "call", "channel": "phone", "occurred_at": when},
+        )
+    items = (
+        await client.get(f"/api/v1/leads/{lead['id']}/timeline", headers=admin.headers)
+    ).json()["items"]
     assert {i["type"] for i in items} == {"interaction", "stage_change", "consent"}
     times = [i["at"] for i in items]
     assert times == sorted(times, reverse=True)

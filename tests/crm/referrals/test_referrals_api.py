@@ -6,16 +6,27 @@ from crm.enums import Role
 from crm.people.models import ConsentRecord, Lead
 from crm.referrals.models import Referral
 
-CONSENT = {"given_at": "2026-11-20T14:00:00+01:00", "method": "signed_form",
-           "text_version": "cpas-2026"}
+CONSENT = {
+    "given_at": "2026-11-20T14:00:00+01:00",
+    "method": "signed_form",
+    "text_version": "cpas-2026",
+}
 
 
 def referral(**over):
-    body = {"external_ref": "SG-2026-001", "purpose": "microcredit",
-            "notes": "wants to open a bakery",
-            "person": {"first_name": "Fatou", "last_name": "Ndiaye", "phone": "0489 12 34 56",
-                       "language": "fr", "postcode": "1060"},
-            "consent": CONSENT}
+    body = {
+        "external_ref": "SG-2026-001",
+        "purpose": "microcredit",
+        "notes": "wants to open a bakery",
+        "person": {
+            "first_name": "Fatou",
+            "last_name": "Ndiaye",
+            "phone": "0489 12 34 56",
+            "language": "fr",
+            "postcode": "1060",
+        },
+        "consent": CONSENT,
+    }
     body.update(over)
     return body
 
@@ -38,7 +49,10 @@ async def test_partner_intake_creates_person_referral_and_consent(client, cpas):
     assert lead.source == "referral" and lead.referring_partner_id == cpas.organisation.id
     consent = await ConsentRecord.get(lead_id=lead.id)
     assert (consent.purpose, consent.granted, consent.method) == (
-        "share_with_partners", True, "signed_form")
+        "share_with_partners",
+        True,
+        "signed_form",
+    )
     assert consent.recorded_by_organisation_id == cpas.organisation.id
 
 
@@ -51,60 +65,76 @@ async def test_same_external_ref_twice_gives_the_first_referral(client, cpas):
 
 
 async def test_a_referral_without_consent_is_refused_and_nothing_stored(client, cpas):
-    response = await client.post("/api/v1/referrals", headers=cpas.headers,
-                                 json=referral(consent=None))
+    response = await client.post(
+        "/api/v1/referrals", headers=cpas.headers, json=referral(consent=None)
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "consent"
     assert await Lead.all().count() == 0 and await Referral.all().count() == 0
 
 
-@pytest.mark.parametrize("person, field", [
-    ({"first_name": "A", "phone": "12"}, "phone"),
-    ({"first_name": "A", "language": "en"}, "person.language"),
-    ({"first_name": "A", "postcode": "99"}, "postcode"),
-    ({"phone": "0470123456"}, "person.first_name"),
-])
+@pytest.mark.parametrize(
+    "person, field",
+    [
+        ({"first_name": "A", "phone": "12"}, "phone"),
+        ({"first_name": "A", "language": "en"}, "person.language"),
+        ({"first_name": "A", "postcode": "99"}, "postcode"),
+        ({"phone": "0470123456"}, "person.first_name"),
+    ],
+)
 async def test_bad_person_data_names_the_field_and_stores_nothing(client, cpas, person, field):
-    response = await client.post("/api/v1/referrals", headers=cpas.headers,
-                                 json=referral(person=person))
+    response = await client.post(
+        "/api/v1/referrals", headers=cpas.headers, json=referral(person=person)
+    )
     assert response.status_code == 422, response.text
     assert field in {e["field"] for e in response.json()["detail"]}
     assert await Lead.all().count() == 0 and await Referral.all().count() == 0
 
 
 async def test_partner_sees_only_its_own_referrals_and_their_people(
-        client, cpas, make_caller, make_partner, admin):
+    client, cpas, make_caller, make_partner, admin
+):
     other = await make_caller(Role.PARTNER, organisation=await make_partner("Forem Charleroi"))
     mine = (await client.post("/api/v1/referrals", headers=cpas.headers, json=referral())).json()
-    theirs = (await client.post("/api/v1/referrals", headers=other.headers, json=referral(
-        person={"first_name": "Luc", "phone": "0477 00 11 22"}))).json()
+    theirs = (
+        await client.post(
+            "/api/v1/referrals",
+            headers=other.headers,
+            json=referral(person={"first_name": "Luc", "phone": "0477 00 11 22"}),
+        )
+    ).json()
     listed = (await client.get("/api/v1/referrals", headers=cpas.headers)).json()
     assert [r["id"] for r in listed["items"]] == [mine["id"]] and listed["total"] == 1
-    assert (await client.get(f"/api/v1/referrals/{theirs['id']}", headers=cpas.headers)
-            ).status_code == 404
-    assert (await client.get(f"/api/v1/leads/{mine['person']['lead_id']}", headers=cpas.headers)
-            ).status_code == 200
-    assert (await client.get(f"/api/v1/leads/{theirs['person']['lead_id']}",
-                             headers=cpas.headers)).status_code == 404
-    unrelated = (await client.post("/api/v1/leads", headers=admin.headers,
-                                   json={"first_name": "Solo"})).json()
-    assert (await client.get(f"/api/v1/leads/{unrelated['id']}", headers=cpas.headers)
-            ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/referrals/{theirs['id']}", headers=cpas.headers)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/leads/{mine['person']['lead_id']}", headers=cpas.headers)
+    ).status_code == 200
+    assert (
+        await client.get(f"/api/v1/leads/{theirs['person']['lead_id']}", headers=cpas.headers)
+    ).status_code == 404
+    unrelated = (
+        await client.post("/api/v1/leads", headers=admin.headers, json={"first_name": "Solo"})
+    ).json()
+    assert (
+        await client.get(f"/api/v1/leads/{unrelated['id']}", headers=cpas.headers)
+    ).status_code == 404
     for path in ("/api/v1/leads", "/api/v1/events", "/api/v1/partners", "/api/v1/stories"):
         assert (await client.get(path, headers=cpas.headers)).status_code == 403
 
 
 async def test_lifecycle_by_the_receiving_organisation_with_history(client, cpas, make_caller):
     coordinator = await make_caller(Role.COORDINATOR, first_name="Claire", last_name="Dubois")
-    created = (await client.post("/api/v1/referrals", headers=cpas.headers,
-                                 json=referral())).json()
+    created = (await client.post("/api/v1/referrals", headers=cpas.headers, json=referral())).json()
     url = f"/api/v1/referrals/{created['id']}"
     # The sender may not accept its own referral: that is the receiver's move.
     refused = await client.patch(url, headers=cpas.headers, json={"status": "accepted"})
     assert refused.status_code == 403
     for status in ("accepted", "in_progress", "completed"):
-        moved = await client.patch(url, headers=coordinator.headers,
-                                   json={"status": status, "status_reason": None})
+        moved = await client.patch(
+            url, headers=coordinator.headers, json={"status": status, "status_reason": None}
+        )
         assert moved.status_code == 200, moved.text
     history = moved.json()["history"]
     assert [h["status"] for h in history] == ["requested", "accepted", "in_progress", "completed"]
@@ -118,20 +148,31 @@ async def test_lifecycle_by_the_receiving_organisation_with_history(client, cpas
 
 async def test_reject_needs_a_reason_and_sender_may_cancel(client, cpas, admin):
     a = (await client.post("/api/v1/referrals", headers=cpas.headers, json=referral())).json()
-    no_reason = await client.patch(f"/api/v1/referrals/{a['id']}", headers=admin.headers,
-                                   json={"status": "rejected"})
+    no_reason = await client.patch(
+        f"/api/v1/referrals/{a['id']}", headers=admin.headers, json={"status": "rejected"}
+    )
     assert no_reason.status_code == 422
     assert no_reason.json()["detail"][0]["field"] == "status_reason"
-    rejected = await client.patch(f"/api/v1/referrals/{a['id']}", headers=admin.headers,
-                                  json={"status": "rejected", "status_reason": "out of area"})
+    rejected = await client.patch(
+        f"/api/v1/referrals/{a['id']}",
+        headers=admin.headers,
+        json={"status": "rejected", "status_reason": "out of area"},
+    )
     assert rejected.json()["status_reason"] == "out of area"
-    b = (await client.post("/api/v1/referrals", headers=cpas.headers, json=referral(
-        external_ref="SG-2026-002"))).json()
-    cancelled = await client.patch(f"/api/v1/referrals/{b['id']}", headers=cpas.headers,
-                                   json={"status": "cancelled", "status_reason": "moved away"})
+    b = (
+        await client.post(
+            "/api/v1/referrals", headers=cpas.headers, json=referral(external_ref="SG-2026-002")
+        )
+    ).json()
+    cancelled = await client.patch(
+        f"/api/v1/referrals/{b['id']}",
+        headers=cpas.headers,
+        json={"status": "cancelled", "status_reason": "moved away"},
+    )
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    expired = await client.patch(f"/api/v1/referrals/{b['id']}", headers=admin.headers,
-                                 json={"status": "expired"})
+    expired = await client.patch(
+        f"/api/v1/referrals/{b['id']}", headers=admin.headers, json={"status": "expired"}
+    )
     assert expired.status_code in (403, 409)
 
 
@@ -139,20 +180,26 @@ async def test_staff_record_a_referral_on_a_partners_behalf(client, admin, make_
     forem = await make_partner("Forem Charleroi")
     missing = await client.post("/api/v1/referrals", headers=admin.headers, json=referral())
     assert missing.status_code == 422 and missing.json()["detail"][0]["field"] == "sender_id"
-    done = await client.post("/api/v1/referrals", headers=admin.headers,
-                             json=referral(sender_id=forem.id))
+    done = await client.post(
+        "/api/v1/referrals", headers=admin.headers, json=referral(sender_id=forem.id)
+    )
     assert done.status_code == 201 and done.json()["sender"] == "Forem Charleroi"
 
 
 async def test_partners_api(client, admin, make_caller):
     marketing = await make_caller(Role.MARKETING)
-    created = await client.post("/api/v1/partners", headers=admin.headers, json={
-        "name": "OCMW Gent", "kind": "cpas", "postcode": "9000"})
+    created = await client.post(
+        "/api/v1/partners",
+        headers=admin.headers,
+        json={"name": "OCMW Gent", "kind": "cpas", "postcode": "9000"},
+    )
     assert created.status_code == 201 and created.json()["region"] == "flanders"
-    dup = await client.post("/api/v1/partners", headers=admin.headers, json={
-        "name": "OCMW Gent", "kind": "cpas"})
+    dup = await client.post(
+        "/api/v1/partners", headers=admin.headers, json={"name": "OCMW Gent", "kind": "cpas"}
+    )
     assert dup.status_code == 409 and dup.json()["detail"][0]["field"] == "name"
-    bad = await client.post("/api/v1/partners", headers=admin.headers, json={
-        "name": "X org", "kind": "bank"})
+    bad = await client.post(
+        "/api/v1/partners", headers=admin.headers, json={"name": "X org", "kind": "bank"}
+    )
     assert bad.status_code == 422
     assert (await client.get("/api/v1/partners", headers=marketing.headers)).json()["total"] == 1
