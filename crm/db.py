@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor
 
 from crm.config import settings
@@ -46,6 +47,28 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+async def _release_connection(connection: Any) -> None:
+    # asyncpg's default reset runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    # on every release: a round trip per statement outside a transaction. Passerelle sets no
+    # session state, locks, cursors or listeners; it only must never hand out a connection
+    # left inside a transaction.
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    if not url.startswith(("postgres", "asyncpg")):
+        return url
+    config = expand_db_url(url)
+    credentials = config["credentials"]
+    # A pool a little larger than Tortoise's default of 5, so that concurrent requests of one
+    # web process do not queue for a connection.
+    credentials.setdefault("maxsize", 10)
+    if config["engine"].endswith("asyncpg"):
+        credentials["reset"] = _release_connection
+    return config
+
+
 def tortoise_config(
     url: str | None = None,
     *,
@@ -53,7 +76,7 @@ def tortoise_config(
     migrations: str = MIGRATIONS_MODULE,
 ) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url(url)},
+        "connections": {"default": _connection(database_url(url))},
         "apps": {
             APP_LABEL: {
                 "models": list(models or MODEL_MODULES),

@@ -25,7 +25,7 @@ class PageParams(BaseModel):
     offset: int = 0
 
 
-def page_params(
+async def page_params(  # async: no thread-pool hop per request
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most 500")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> PageParams:

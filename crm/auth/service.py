@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from tortoise.expressions import Q
+from tortoise import connections
 
 from crm.audit import service as audit
 from crm.auth.actor import Actor
@@ -98,6 +98,8 @@ async def authenticate(email: str, password: str) -> User | None:
     if not verify_password(user.password_hash if user else None, password):
         return None
     assert user is not None
+    if user.organisation_id and not user.organisation.active:  # type: ignore[attr-defined]
+        return None  # a deactivated partner organisation signs nobody in
     updates = {"last_login_at": _now()}
     if user.password_hash and needs_rehash(user.password_hash):
         updates["password_hash"] = hash_password(password)
@@ -151,38 +153,66 @@ async def create_partner_key(
     return secret
 
 
+_TOKEN_QUERY = """
+SELECT t.id, t.kind, t.name, t.prefix, t.token_hash, t.expires_at, t.last_used_at,
+       u.id AS user_id, u.email, u.role, u.first_name, u.last_name, u.ui_language,
+       u.is_active, o.id AS org_id, o.name AS org_name, o.active AS org_active
+FROM api_token t
+LEFT JOIN app_user u ON u.id = t.user_id
+LEFT JOIN partner_organisation o ON o.id = COALESCE(t.organisation_id, u.organisation_id)
+WHERE t.token_hash = {param} AND t.revoked_at IS NULL
+"""
+
+
+def _as_datetime(value: object) -> datetime | None:
+    return ApiToken._meta.fields_map["expires_at"].to_python_value(value)  # type: ignore[no-any-return]
+
+
 async def resolve_bearer(secret: str) -> Actor | None:
-    """The actor a bearer secret stands for, or None if it is unknown, expired or revoked."""
+    """The actor a bearer secret stands for, or None if it is unknown, expired or revoked.
+
+    This runs on every API request, so it is one hand-written statement (the ORM spent more
+    time building the joined query than the database spent answering it)."""
     if not secret.startswith((STAFF_TOKEN_PREFIX, PARTNER_KEY_PREFIX)):
         return None
     digest = hash_secret(secret)
     now = _now()
-    token = (
-        await ApiToken.filter(token_hash=digest, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .prefetch_related("user__organisation", "organisation")
-        .first()
-    )
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    connection = connections.get("default")
+    param = "$1" if connection.capabilities.dialect == "postgres" else "?"
+    rows = await connection.execute_query_dict(_TOKEN_QUERY.format(param=param), [digest])
+    if not rows or not hmac.compare_digest(rows[0]["token_hash"], digest):
         return None
-    if token.kind == TokenKind.PARTNER:
-        org: PartnerOrganisation = token.organisation  # type: ignore[assignment]
-        if org is None or not org.active:
+    row = rows[0]
+    expires_at = _as_datetime(row["expires_at"])
+    if expires_at is not None and expires_at <= now:
+        return None
+    if row["kind"] == TokenKind.PARTNER:
+        if row["org_id"] is None or not row["org_active"]:
             return None
         actor = Actor(
             role=Role.PARTNER,
-            label=f"API key {token.name or token.prefix}",
-            organisation_id=org.id,
-            organisation_name=org.name,
-            token_id=token.id,
+            label=f"API key {row['name'] or row['prefix']}",
+            organisation_id=row["org_id"],
+            organisation_name=row["org_name"],
+            token_id=row["id"],
         )
     else:
-        user: User = token.user  # type: ignore[assignment]
-        if user is None or not user.is_active:
+        if row["user_id"] is None or not row["is_active"]:
             return None
-        base = actor_for_user(user)
-        actor = Actor(**{**base.__dict__, "token_id": token.id})
+        if row["org_id"] is not None and not row["org_active"]:
+            return None
+        name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+        actor = Actor(
+            role=Role(row["role"]),
+            label=name or row["email"],
+            user_id=row["user_id"],
+            organisation_id=row["org_id"],
+            organisation_name=row["org_name"],
+            ui_language=row["ui_language"],
+            token_id=row["id"],
+        )
     # Touch last use at most once a minute, so reads do not turn into writes.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        await ApiToken.filter(id=token.id).update(last_used_at=now)
+    last_used = _as_datetime(row["last_used_at"])
+    if last_used is None or now - last_used > timedelta(minutes=1):
+        await ApiToken.filter(id=row["id"]).update(last_used_at=now)
     return actor

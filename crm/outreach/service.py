@@ -159,6 +159,7 @@ async def log_interaction(
             )
             if lead.last_contacted_at is None or occurred > lead.last_contacted_at:
                 await Lead.filter(id=lead.id).update(last_contacted_at=occurred)
+                lead.last_contacted_at = occurred
             await audit.record(
                 actor,
                 "interaction.create",

@@ -12,7 +12,7 @@ from crm.auth.deps import AnyActor, FieldActor, StaffActor
 from crm.enums import Language
 from crm.geo import Region
 from crm.people import service
-from crm.people.models import Lead, Stage
+from crm.people.models import ConsentRecord, Lead, Stage
 from crm.people.schemas import (
     ConsentIn,
     ConsentOut,
@@ -31,11 +31,20 @@ router = APIRouter(prefix="/api/v1", tags=["people"])
 LeadId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-async def present(leads: list[Lead], actor: Actor) -> list[LeadOut]:
-    """Shape people for this actor (free text only for those who may read it)."""
+async def present(
+    leads: list[Lead],
+    actor: Actor,
+    *,
+    segments: dict[int, list[str]] | None = None,
+    consents: dict[int, list[ConsentRecord]] | None = None,
+) -> list[LeadOut]:
+    """Shape people for this actor (free text only for those who may read it). Segments and
+    consents already in hand (a person just created) are not read again."""
     ids = [lead.id for lead in leads]
-    segments = await service.segments_of(ids)
-    consents = await service.current_consents(ids)
+    if segments is None:
+        segments = await service.segments_of(ids)
+    if consents is None:
+        consents = await service.current_consents(ids)
     out = []
     for lead in leads:
         region = lead.region
@@ -78,7 +87,14 @@ async def create_lead(data: LeadCreate, actor: FieldActor) -> JSONResponse:
     """Create a person, or find them by phone, e-mail or Telegram chat (then 200 and
     `duplicate: true`, with new facts added and nothing overwritten)."""
     result = await service.find_or_create_lead(data, actor=actor)
-    (shaped,) = await present([result.lead], actor)
+    known = {}
+    if result.created:
+        latest = {c.purpose: c for c in result.consents or []}  # the last word per purpose
+        known = {
+            "segments": {result.lead.id: result.segments or []},
+            "consents": {result.lead.id: list(latest.values())},
+        }
+    (shaped,) = await present([result.lead], actor, **known)
     body = LeadCreated(**shaped.model_dump(), duplicate=not result.created)
     return JSONResponse(body.model_dump(mode="json"), status_code=201 if result.created else 200)
 

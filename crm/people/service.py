@@ -104,16 +104,23 @@ async def find_match(
     *, phone: str | None = None, email: str | None = None, telegram_chat_id: int | None = None
 ) -> Lead | None:
     """The existing person for these identifiers: by E.164 phone, then e-mail, then chat id."""
+    conditions = []
     if phone:
-        lead = await Lead.get_or_none(phone=phone)
-        if lead:
-            return lead
+        conditions.append(Q(phone=phone))
     if email:
-        lead = await Lead.filter(email=email).order_by("id").first()
-        if lead:
-            return lead
+        conditions.append(Q(email=email))
     if telegram_chat_id is not None:
-        return await Lead.get_or_none(telegram_chat_id=telegram_chat_id)
+        conditions.append(Q(telegram_chat_id=telegram_chat_id))
+    if not conditions:
+        return None
+    # One query for the three keys; the order of preference is applied here.
+    candidates = await Lead.filter(Q(*conditions, join_type="OR")).order_by("id").limit(10)
+    for key, value in (("phone", phone), ("email", email), ("telegram_chat_id", telegram_chat_id)):
+        if value is None or value == "":
+            continue
+        for lead in candidates:
+            if getattr(lead, key) == value:
+                return lead
     return None
 
 
@@ -121,6 +128,9 @@ async def find_match(
 class LeadResult:
     lead: Lead
     created: bool
+    # Known without a query when the person was just created.
+    segments: list[str] | None = None
+    consents: list[ConsentRecord] | None = None
 
 
 async def find_or_create_lead(
@@ -147,8 +157,8 @@ async def find_or_create_lead(
             await _merge_new_facts(existing, values, data.consents, actor, consent_source)
             return LeadResult(existing, created=False)
         try:
-            lead = await _create(values, data.consents, actor, consent_source)
-            return LeadResult(lead, created=True)
+            lead, consents = await _create(values, data.consents, actor, consent_source)
+            return LeadResult(lead, True, sorted(set(values.get("segments") or [])), consents)
         except IntegrityError:
             # Another request created the same person a moment ago: use theirs.
             continue
@@ -160,8 +170,8 @@ async def _create(
     consents: list[ConsentIn],
     actor: Actor | None,
     consent_source: ConsentSource,
-) -> Lead:
-    segments = values.pop("segments", None) or []
+) -> tuple[Lead, list[ConsentRecord]]:
+    segments = values.get("segments") or []
     async with in_transaction():
         lead = await Lead.create(
             **{k: values.get(k) for k in _PLAIN_FIELDS},
@@ -179,8 +189,10 @@ async def _create(
             reason=lead.lost_reason,
             by_user_id=actor.user_id if actor else None,
         )
-        for consent in consents:
+        records = [
             await record_consent(lead, consent, source=consent_source, actor=actor)
+            for consent in consents
+        ]
         await audit.record(
             actor,
             "lead.create",
@@ -194,7 +206,7 @@ async def _create(
                 "source": lead.source,
             },
         )
-    return lead
+    return lead, records
 
 
 async def _merge_new_facts(
@@ -336,11 +348,12 @@ async def update_lead(lead: Lead, data: LeadUpdate, *, actor: Actor) -> Lead:
                 await LeadSegment.filter(lead_id=lead.id).delete()
                 await LeadSegment.bulk_create([LeadSegment(lead=lead, code=c) for c in new_codes])
                 changes["segments"] = {"from": old_codes, "to": new_codes}
+        fields = [k for k in changes if k != "segments"]
+        if fields:
+            await lead.save(update_fields=[*fields, "updated_at"])
         if raw.get("stage") and raw["stage"] != lead.stage:
+            changes["stage"] = {"from": lead.stage, "to": raw["stage"]}
             await _move_stage(lead, raw["stage"], values.get("lost_reason"), actor)
-            changes["stage"] = {"to": raw["stage"]}
-        elif changes:
-            await lead.save()
         if changes:
             await audit.record(
                 actor,
@@ -357,7 +370,8 @@ async def _move_stage(lead: Lead, stage: Stage, reason: str | None, actor: Actor
     previous = lead.stage
     lead.stage = stage
     lead.lost_reason = reason if stage == Stage.LOST else None
-    await lead.save()
+    # Only what this change touches: the object may be older than the row.
+    await lead.save(update_fields=["stage", "lost_reason", "updated_at"])
     await LeadStageChange.create(
         lead=lead, from_stage=previous, to_stage=stage, reason=reason, by_user_id=actor.user_id
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from crm.auth.actor import Actor
+from crm.config import settings
 from crm.outreach.models import Interaction
 from crm.people.models import ConsentRecord, Lead, LeadStageChange
 from crm.people.schemas import TimelineItem
@@ -81,8 +82,8 @@ async def _consents(lead: Lead, actor: Actor) -> list[TimelineItem]:
 async def _referrals(lead: Lead, actor: Actor) -> list[TimelineItem]:
     items = []
     for r in await Referral.filter(lead_id=lead.id).prefetch_related("sender", "receiver"):
-        sender = r.sender.name if r.sender else "us"
-        receiver = r.receiver.name if r.receiver else "us"
+        sender = r.sender.name if r.sender else settings.ORGANISATION_NAME
+        receiver = r.receiver.name if r.receiver else settings.ORGANISATION_NAME
         items.append(
             TimelineItem(
                 type="referral",

@@ -13,8 +13,9 @@ from io import BytesIO
 from pathlib import Path
 
 import jinja2
+import phonenumbers
 from babel import negotiate_locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -61,9 +62,12 @@ def _formatters(language: str) -> dict[str, Callable[..., str]]:
     locale = FORMAT_LOCALES[language]
 
     def fmt_datetime(value: datetime | None, format: str = "medium") -> str:  # noqa: A002
+        # The date in words, the time without seconds: "23 nov. 2026 · 14:05".
         if value is None:
             return ""
-        return format_datetime(value, format, tzinfo=settings.tz, locale=locale)
+        local = value.astimezone(settings.tz)
+        day = format_date(local.date(), format, locale=locale)
+        return f"{day} · {format_time(local.time(), 'short', locale=locale)}"
 
     def fmt_date(value: date | datetime | None, format: str = "medium") -> str:  # noqa: A002
         if value is None:
@@ -73,6 +77,17 @@ def _formatters(language: str) -> dict[str, Callable[..., str]]:
         return format_date(value, format, locale=locale)
 
     return {"datetime": fmt_datetime, "date": fmt_date}
+
+
+def format_phone(value: str | None) -> str:
+    """An E.164 number written for reading: +32 470 12 34 56."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def build_environment(
@@ -89,7 +104,7 @@ def build_environment(
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = language
     env.globals["label"] = label_for(translations)
-    env.filters.update(_formatters(language))
+    env.filters.update(_formatters(language), phone=format_phone)
     return env
 
 

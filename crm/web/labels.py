@@ -59,7 +59,7 @@ LABELS: dict[str, dict[str, str]] = {
         "import": N_("by import"),
     },
     "interaction_kind": {
-        "contact": N_("Met in person"),
+        "contact": N_("Contact"),
         "call": N_("Phone call"),
         "message": N_("Message"),
         "meeting": N_("Meeting"),
@@ -68,12 +68,12 @@ LABELS: dict[str, dict[str, str]] = {
         "note": N_("Note"),
     },
     "channel": {
-        "in_person": N_("in person"),
-        "phone": N_("by phone"),
-        "sms": N_("by SMS"),
-        "telegram": N_("on Telegram"),
-        "email": N_("by e-mail"),
-        "other": N_("other channel"),
+        "in_person": N_("In person"),
+        "phone": N_("Phone"),
+        "sms": N_("SMS"),
+        "telegram": N_("Telegram"),
+        "email": N_("E-mail"),
+        "other": N_("Other"),
     },
     "referral_status": {
         "requested": N_("requested"),
@@ -95,7 +95,7 @@ LABELS: dict[str, dict[str, str]] = {
         "other": N_("Other"),
     },
     "timeline": {
-        "interaction": N_("Contact"),
+        "interaction": N_("Interaction"),
         "stage_change": N_("Stage"),
         "consent": N_("Consent"),
         "referral": N_("Referral"),

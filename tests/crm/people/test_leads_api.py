@@ -280,3 +280,31 @@ async def test_every_change_to_a_person_is_audited(client, admin):
     update = await AuditEntry.get(lead_id=lead["id"], action="lead.update")
     assert update.changes["postcode"] == {"from": None, "to": "5000"}
     assert update.changes["language"] == {"from": None, "to": "fr"}
+
+
+async def test_one_update_moves_the_stage_and_changes_other_fields(client, admin):
+    lead = (await post(client, admin, first_name="Ines")).json()
+    await client.post(
+        f"{URL}/{lead['id']}/interactions",
+        headers=admin.headers,
+        json={"kind": "call", "channel": "phone", "occurred_at": "2026-11-02T10:00:00+00:00"},
+    )
+    response = await client.patch(
+        f"{URL}/{lead['id']}",
+        headers=admin.headers,
+        json={"stage": "contacted", "postcode": "6000", "project_sector": "tailoring"},
+    )
+    body = response.json()
+    assert (body["stage"], body["postcode"], body["language"], body["project_sector"]) == (
+        "contacted",
+        "6000",
+        "fr",
+        "tailoring",
+    )
+    assert body["last_contacted_at"].startswith("2026-11-02T10:00:00")
+    stored = await Lead.get(id=lead["id"])
+    assert (stored.stage, stored.postcode, stored.project_sector) == (
+        "contacted",
+        "6000",
+        "tailoring",
+    )

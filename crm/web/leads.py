@@ -1,0 +1,169 @@
+"""The people pages: the filtered list and one person's page. Visibility is the API's own
+(`people.service` with the signed-in Actor), so an agent sees exactly what the API shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import QueryParams
+
+from crm import geo
+from crm.auth.models import User
+from crm.config import settings
+from crm.enums import STAFF_ROLES, Language
+from crm.errors import NotFound
+from crm.geo import Region
+from crm.people import service
+from crm.people.models import Stage
+from crm.people.segments import label as segment_label
+from crm.people.segments import vocabulary
+from crm.people.timeline import timeline
+from crm.referrals.models import PartnerOrganisation
+from crm.web.render import PageError, render
+from crm.web.session import WebUser, require_user, ui_language
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+_MAX_PAGE = 100_000
+_MAX_QUERY = 100
+
+SignedIn = Annotated[WebUser, Depends(require_user)]
+
+
+def _staff_only(web_user: WebUser) -> None:
+    # Partner users get their own portal in a later issue; until then these pages are closed.
+    if web_user.actor.role not in STAFF_ROLES:
+        raise PageError(403)
+
+
+@dataclass
+class FilterForm:
+    """What the filter form shows: only known values are kept, anything else is ignored."""
+
+    q: str = ""
+    stage: str = ""
+    language: str = ""
+    segment: str = ""
+    region: str = ""
+
+    def as_filters(self) -> service.LeadFilters:
+        return service.LeadFilters(
+            q=self.q or None,
+            stage=[Stage(self.stage)] if self.stage else None,
+            language=[self.language] if self.language else None,
+            segment=[self.segment] if self.segment else None,
+            region=[self.region] if self.region else None,
+        )
+
+    def query(self, page: int) -> str:
+        values = {k: v for k, v in self.__dict__.items() if v}
+        if page > 1:
+            values["page"] = str(page)
+        return "/leads" + ("?" + urlencode(values) if values else "")
+
+    @property
+    def active(self) -> bool:
+        return any(self.__dict__.values())
+
+
+def _one_of(params: QueryParams, name: str, allowed: set[str]) -> str:
+    value = params.get(name, "")
+    return value if value in allowed else ""
+
+
+def _page_number(params: QueryParams) -> int:
+    raw = params.get("page", "")
+    if raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
+        return min(int(raw), _MAX_PAGE)
+    return 1
+
+
+@router.get("/leads", include_in_schema=False)
+async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
+    _staff_only(web_user)
+    params = request.query_params
+    vocab = await vocabulary()
+    form = FilterForm(
+        q=params.get("q", "").strip()[:_MAX_QUERY],
+        stage=_one_of(params, "stage", {s.value for s in Stage}),
+        language=_one_of(params, "language", {lang.value for lang in Language}),
+        segment=_one_of(params, "segment", set(vocab)),
+        region=_one_of(params, "region", {r.value for r in Region}),
+    )
+    page = _page_number(params)
+    leads, total = await service.list_leads(
+        web_user.actor, form.as_filters(), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    language = ui_language(request)
+    segments = sorted(
+        ((code, segment_label(code, language, vocab)) for code in vocab),
+        key=lambda pair: pair[1].casefold(),
+    )
+    return render(request, "leads/list.html", {
+        "leads": leads,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "prev_url": form.query(min(page - 1, pages)) if page > 1 else None,
+        "next_url": form.query(page + 1) if page < pages else None,
+        "f": form,
+        "filtered": form.active,
+        "stages": [s.value for s in Stage],
+        "languages": [lang.value for lang in Language],
+        "segments": segments,
+        "regions": [r.value for r in Region],
+    })
+
+
+def _lead_id(raw: str) -> int:
+    # Parsed here rather than by FastAPI, so a bad id is an HTML 404 and not a JSON 422.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
+        raise PageError(404)
+    return int(raw)
+
+
+async def _names(user_ids: set[int]) -> dict[int, str]:
+    ids = [i for i in user_ids if i]
+    if not ids:
+        return {}
+    return {user.id: user.display_name for user in await User.filter(id__in=ids)}
+
+
+@router.get("/leads/{lead_id}", include_in_schema=False)
+async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLResponse:
+    _staff_only(web_user)
+    actor = web_user.actor
+    try:
+        lead = await service.get_visible_lead(actor, _lead_id(lead_id))
+    except NotFound:
+        raise PageError(404) from None
+    language = ui_language(request)
+    vocab = await vocabulary()
+    codes = (await service.segments_of([lead.id])).get(lead.id, [])
+    consents = (await service.current_consents([lead.id])).get(lead.id, [])
+    items = await timeline(lead, actor)
+    people = await _names(
+        {lead.assigned_agent_id}  # type: ignore[attr-defined]
+        | {item.data.get("author_id") or item.data.get("by_user_id") for item in items}
+    )
+    partner_id = lead.referring_partner_id  # type: ignore[attr-defined]
+    partner = await PartnerOrganisation.get_or_none(id=partner_id) if partner_id else None
+    return render(request, "leads/detail.html", {
+        "lead": lead,
+        "segments": [segment_label(code, language, vocab) for code in codes],
+        "consents": consents,
+        "employment_service": geo.REGIONS[Region(lead.region)].employment_service
+        if lead.region else None,
+        "timeline": items,
+        "people": people,
+        "assigned_agent": people.get(lead.assigned_agent_id),  # type: ignore[attr-defined]
+        "referring_partner": partner.name if partner else None,
+        "sees_notes": actor.sees_notes,
+        "our_name": settings.ORGANISATION_NAME,
+    })
