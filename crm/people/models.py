@@ -77,7 +77,13 @@ class Lead(Model):
 
     class Meta:
         table = "lead"
-        indexes = (("stage", "created_at"), ("language", "created_at"), ("region", "created_at"))
+        indexes = (
+            ("stage", "created_at"),
+            ("language", "created_at"),
+            ("region", "created_at"),
+            # Lets the list's count over stage and language read the index alone.
+            ("stage", "language"),
+        )
 
 
 class LeadSegment(Model):
@@ -87,11 +93,13 @@ class LeadSegment(Model):
     lead = fields.ForeignKeyField(
         "crm.Lead", related_name="segment_links", on_delete=fields.CASCADE
     )
-    code = fields.CharField(max_length=40, db_index=True)
+    code = fields.CharField(max_length=40)
 
     class Meta:
         table = "lead_segment"
         unique_together = (("lead", "code"),)
+        # Segment filters read (code → lead_id) from the index alone.
+        indexes = (("code", "lead_id"),)
 
 
 class Segment(Model):
