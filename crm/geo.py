@@ -59,3 +59,22 @@ def region_for_postcode(postcode: str) -> Region:
 
 def info_for_postcode(postcode: str) -> RegionInfo:
     return REGIONS[region_for_postcode(postcode)]
+
+
+def apply_postcode(values: dict, *, set_language: bool = True) -> None:
+    """Normalise `values["postcode"]` in place and fill `region` (and an empty `language` with
+    the region's default). Raises InvalidInput naming `postcode`. Used by every entry point."""
+    from crm.errors import InvalidInput
+
+    if values.get("postcode") is None:
+        if "postcode" in values:
+            values["region"] = None
+        return
+    try:
+        values["postcode"] = normalize_postcode(values["postcode"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="postcode") from None
+    info = info_for_postcode(values["postcode"])
+    values["region"] = info.region
+    if set_language and not values.get("language") and info.default_language:
+        values["language"] = info.default_language

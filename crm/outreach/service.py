@@ -45,15 +45,7 @@ async def get_visible_event(actor: Actor, event_id: int) -> OutreachEvent:
 
 
 async def _check_refs(values: dict[str, Any]) -> list[User] | None:
-    if values.get("postcode") is not None:
-        try:
-            values["postcode"] = geo.normalize_postcode(values["postcode"])
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="postcode") from None
-        info = geo.info_for_postcode(values["postcode"])
-        values["region"] = info.region
-        if not values.get("language") and info.default_language:
-            values["language"] = info.default_language
+    geo.apply_postcode(values)
     partner_id = values.get("partner_id")
     if partner_id is not None and not await PartnerOrganisation.exists(id=partner_id):
         raise InvalidInput(f"no partner with id {partner_id}", field="partner_id")

@@ -72,17 +72,7 @@ async def normalise(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"{out['phone']!r} {exc}", field="phone") from None
     if out.get("email") is not None:
         out["email"] = str(out["email"]).strip().lower()
-    if out.get("postcode") is not None:
-        try:
-            out["postcode"] = geo.normalize_postcode(out["postcode"])
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="postcode") from None
-        info = geo.info_for_postcode(out["postcode"])
-        out["region"] = info.region
-        if not out.get("language") and info.default_language:
-            out["language"] = info.default_language
-    elif "postcode" in out:
-        out["region"] = None
+    geo.apply_postcode(out)
     if out.get("segments") is not None:
         out["segments"] = await validate_segments(out["segments"])
     if out.get("event_id") is not None and not await OutreachEvent.exists(id=out["event_id"]):

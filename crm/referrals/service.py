@@ -53,12 +53,7 @@ def partner_telegram_link(code: str) -> str | None:
 
 async def create_partner(data: PartnerCreate, *, actor: Actor | None) -> PartnerOrganisation:
     values = data.model_dump()
-    if values.get("postcode"):
-        try:
-            values["postcode"] = geo.normalize_postcode(values["postcode"])
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="postcode") from None
-        values["region"] = geo.region_for_postcode(values["postcode"])
+    geo.apply_postcode(values, set_language=False)
     if values.get("contact_phone"):
         try:
             values["contact_phone"] = normalize_phone(values["contact_phone"])
