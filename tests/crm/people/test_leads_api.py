@@ -308,3 +308,16 @@ async def test_one_update_moves_the_stage_and_changes_other_fields(client, admin
         "6000",
         "tailoring",
     )
+
+
+async def test_simultaneous_posts_of_one_phone_make_one_person(client, admin):
+    import asyncio
+
+    bodies = [{"first_name": f"Twin {i}", "phone": "0470 99 88 77"} for i in range(8)]
+    responses = await asyncio.gather(
+        *(client.post(URL, headers=admin.headers, json=body) for body in bodies)
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 7 + [201], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await Lead.filter(phone="+32470998877").count() == 1
