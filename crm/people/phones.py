@@ -24,12 +24,3 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def is_mobile(e164: str) -> bool:
-    number = phonenumbers.parse(e164, None)
-    kind = phonenumbers.number_type(number)
-    return kind in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    )

@@ -18,10 +18,9 @@ from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.auth.models import User
 from crm.enums import Role
-from crm.errors import Forbidden, InvalidInput, NotFound
+from crm.errors import InvalidInput, NotFound
 from crm.outreach.models import Interaction, OutreachEvent
 from crm.people.models import (
-    ConsentPurpose,
     ConsentRecord,
     ConsentSource,
     Lead,
@@ -280,15 +279,6 @@ async def current_consents(lead_ids: Iterable[int]) -> dict[int, list[ConsentRec
     return {lead_id: list(by_purpose.values()) for lead_id, by_purpose in latest.items()}
 
 
-async def has_consent(lead_id: int, purpose: ConsentPurpose) -> bool:
-    record = (
-        await ConsentRecord.filter(lead_id=lead_id, purpose=purpose)
-        .order_by("-recorded_at", "-id")
-        .first()
-    )
-    return bool(record and record.granted)
-
-
 async def segments_of(lead_ids: Iterable[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
     ids = list(lead_ids)
@@ -396,11 +386,6 @@ async def get_visible_lead(actor: Actor, lead_id: int) -> Lead:
     if lead is None:
         raise NotFound(f"no person with id {lead_id}", field="id")
     return lead
-
-
-def require_writer(actor: Actor) -> None:
-    if actor.role not in (Role.ADMIN, Role.COORDINATOR, Role.AGENT):
-        raise Forbidden(f"the {actor.role.value} role may not change people")
 
 
 @dataclass

@@ -124,8 +124,8 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
         source=LeadSource.REFERRAL,
         referring_partner_id=sender_id,
     )
-    # Validate everything before the first write, so bad input stores nothing.
-    await people.normalise(person.model_dump(exclude={"consents"}))
+    # find_or_create_lead validates the person before its first write, so bad input stores
+    # nothing; the referral is written only after it.
 
     result = await people.find_or_create_lead(
         person, actor=actor, consent_source=ConsentSource.REFERRAL

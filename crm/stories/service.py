@@ -21,11 +21,6 @@ def consent_valid(story: SuccessStory, on: date | None = None) -> bool:
     return story.consent_expires_at >= (on or today())
 
 
-def usable(story: SuccessStory, on: date | None = None) -> bool:
-    """A story may go into a message only while active and within its consent."""
-    return story.active and consent_valid(story, on)
-
-
 async def create_story(data: StoryCreate, *, actor: Actor) -> SuccessStory:
     if data.consent_expires_at < today():
         raise InvalidInput("the consent has already expired", field="consent_expires_at")
