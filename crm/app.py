@@ -19,12 +19,21 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(*, database_url: str | None = None) -> FastAPI:
+def create_app(*, database_url: str | None = None, run_worker: bool = False) -> FastAPI:
+    """The web app. `run_worker` also runs the outbox dispatcher in this process (`serve` on
+    SQLite); on PostgreSQL it runs in `passerelle worker` processes."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from channels.runtime import start_channels, stop_channels
+
         await db.init_db(database_url)
         try:
-            yield
+            await start_channels(app, run_worker=run_worker)
+            try:
+                yield
+            finally:
+                await stop_channels(app)
         finally:
             await db.close_db()
 
@@ -36,6 +45,7 @@ def create_app(*, database_url: str | None = None) -> FastAPI:
     )
     install_error_handlers(app)
 
+    from channels.routes import install_channels
     from crm.auth.routes import router as auth_router
     from crm.outreach.routes import router as outreach_router
     from crm.people.routes import router as people_router
@@ -54,6 +64,7 @@ def create_app(*, database_url: str | None = None) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
+    install_channels(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_web(app)
     return app

@@ -16,6 +16,22 @@ DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
+def _parse_days(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    try:
+        for part in text.replace(" ", "").split(","):
+            if "-" in part:
+                first, last = (int(x) for x in part.split("-"))
+                days.update(range(first, last + 1))
+            elif part:
+                days.add(int(part))
+    except ValueError:
+        raise ValueError("OFFICE_DAYS must list ISO weekdays, e.g. 1-5 or 1,2,3,4,5,6") from None
+    if not days or not days <= set(range(1, 8)):
+        raise ValueError("OFFICE_DAYS must list ISO weekdays between 1 (Monday) and 7 (Sunday)")
+    return frozenset(days)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
@@ -42,6 +58,17 @@ class Settings(BaseSettings):
     API_TOKEN_TTL_HOURS: int = Field(default=12, gt=0)
     SESSION_MAX_AGE_SECONDS: int = Field(default=8 * 3600, gt=0)
     LOG_LEVEL: str = "INFO"
+    # When someone answers messages: outside these hours a person who writes gets one automatic
+    # acknowledgement per night saying when to expect an answer.
+    OFFICE_HOURS: str = "09:00-17:00"
+    OFFICE_DAYS: str = "1-5"  # ISO weekdays, 1 = Monday: "1-5", "1,2,3,4,5,6"
+    # The outbox dispatcher.
+    OUTBOX_MAX_ATTEMPTS: int = Field(default=6, ge=1)  # then the message fails with the reason
+    OUTBOX_RETRY_BASE_SECONDS: float = Field(default=5, gt=0)  # doubles each attempt
+    OUTBOX_RETRY_MAX_SECONDS: float = Field(default=900, gt=0)
+    OUTBOX_LEASE_SECONDS: int = Field(default=120, ge=10)  # a claimed row is another worker's after
+    WORKER_CONCURRENCY: int = Field(default=64, ge=1)  # messages in flight per worker
+    PROVIDER_TIMEOUT_SECONDS: float = Field(default=15, gt=0)
 
     @field_validator("QUIET_HOURS")
     @classmethod
@@ -49,6 +76,20 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not _QUIET.match(value):
             raise ValueError("QUIET_HOURS must be HH:MM-HH:MM (or empty for none)")
+        return value
+
+    @field_validator("OFFICE_HOURS")
+    @classmethod
+    def _check_office_hours(cls, value: str) -> str:
+        value = value.strip()
+        if not _QUIET.match(value):
+            raise ValueError("OFFICE_HOURS must be HH:MM-HH:MM")
+        return value
+
+    @field_validator("OFFICE_DAYS")
+    @classmethod
+    def _check_office_days(cls, value: str) -> str:
+        _parse_days(value)
         return value
 
     @field_validator("TIMEZONE")
@@ -91,6 +132,15 @@ class Settings(BaseSettings):
         start, end = self.QUIET_HOURS.split("-")
         return time.fromisoformat(start), time.fromisoformat(end)
 
+    @cached_property
+    def office_hours(self) -> tuple[time, time]:
+        start, end = self.OFFICE_HOURS.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+    @cached_property
+    def office_days(self) -> frozenset[int]:
+        return _parse_days(self.OFFICE_DAYS)
+
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
@@ -107,6 +157,6 @@ def reload_settings(**overrides: object) -> Settings:
     """Re-read the environment into the shared object (tests and the CLI use this)."""
     fresh = Settings(**overrides)  # type: ignore[arg-type]
     settings.__dict__.update(fresh.__dict__)
-    for cached in ("tz", "quiet_hours"):
+    for cached in ("tz", "quiet_hours", "office_hours", "office_days"):
         settings.__dict__.pop(cached, None)
     return settings

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "crm.outreach.models",
     "crm.stories.models",
     "crm.audit.models",
+    "channels.models",
 ]
 MIGRATIONS_MODULE = "migrations"
 

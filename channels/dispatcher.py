@@ -1,0 +1,382 @@
+"""The outbox dispatcher: claims due rows, keeps to each channel's rate, sends with bounded
+concurrency and records each outcome.
+
+One loop per channel. Each loop claims rows in one statement (with a lease) while it has room,
+starts a task per row, and every task waits for its turn at the rate limiter before it sends.
+Several dispatchers (processes) may run against one PostgreSQL database: claims skip locked
+rows, outcomes are written only while the lease is still held, and the rate is shared between
+the dispatchers that recently reported themselves alive.
+
+Crash safety: a row whose lease expired while `sending` was claimed by a dispatcher that died or
+hung during the send. It is never sent again blindly: the channel reconciles it (Twilio looks the
+message up; the console re-records it); when nobody can know (Telegram) it becomes `unknown`
+and is shown to staff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+
+from channels import outbox
+from channels.base import Outgoing, ReconcileLater, SendOutcome, SendResult
+from channels.consent import channel_consent, set_channel_consent
+from channels.hours import in_quiet_hours
+from channels.models import Channel, MessageKind, OutboxStatus, WorkerHeartbeat
+from channels.ratelimit import ChatGate, WindowLimiter
+from channels.registry import ChannelSet
+from crm.config import settings
+from crm.people.models import Lead
+
+log = logging.getLogger("passerelle.dispatcher")
+
+# Automatic answers that must reach a person who just opted out: the confirmation itself.
+OPT_OUT_CONFIRMATION_PREFIX = "optout-confirm:"
+HEARTBEAT_SECONDS = 10
+ALIVE_SECONDS = 35
+RECLAIM_SECONDS = 5
+# How many seconds of sending a dispatcher claims ahead at its rate (well under the lease).
+CLAIM_AHEAD_SECONDS = 20
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{random.randrange(16**4):04x}"
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try: doubles each attempt, capped, with jitter so that a burst of
+    failures does not come back as one burst."""
+    base = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return min(base, settings.OUTBOX_RETRY_MAX_SECONDS) * random.uniform(0.8, 1.2)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        channels: ChannelSet,
+        *,
+        worker_id: str | None = None,
+        concurrency: int | None = None,
+        batch_size: int = 200,
+        idle_seconds: float = 0.5,
+        sms_rate: float | None = None,
+        telegram_rate: float | None = None,
+        lease_seconds: int | None = None,
+    ) -> None:
+        self.channels = channels
+        self.worker_id = worker_id or new_worker_id()
+        self.concurrency = concurrency or settings.WORKER_CONCURRENCY
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.lease_seconds = lease_seconds or settings.OUTBOX_LEASE_SECONDS
+        self._rates = {
+            Channel.SMS: sms_rate or settings.SMS_RATE_PER_SECOND,
+            Channel.TELEGRAM: telegram_rate or settings.TELEGRAM_RATE_PER_SECOND,
+        }
+        self.limiters = {name: WindowLimiter(rate) for name, rate in self._rates.items()}
+        self.chat_gate = ChatGate()
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._pending = {Channel.SMS: 0, Channel.TELEGRAM: 0}  # claimed, not finished (units)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._room = {name: asyncio.Event() for name in self._rates}
+        self.sent = 0  # messages this dispatcher handed to a provider (for logs and benches)
+
+    # ---- the loops ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something was queued: look now rather than after the idle pause."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("dispatcher %s started", self.worker_id)
+        loops = [
+            asyncio.create_task(self._channel_loop(name, stop), name=f"outbox-{name}")
+            for name in self._rates
+        ]
+        loops.append(asyncio.create_task(self._heartbeat_loop(stop), name="outbox-heartbeat"))
+        try:
+            await stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            # Let sends in flight finish and record their outcome (bounded by the timeout).
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=settings.PROVIDER_TIMEOUT_SECONDS + 5)
+            await self._forget_heartbeat()
+            log.info("dispatcher %s stopped after %d messages", self.worker_id, self.sent)
+
+    async def drain(self, *, max_seconds: float = 30.0) -> int:
+        """Send everything that is due now, then return (tests and the CLI's one-shot mode)."""
+        deadline = time.monotonic() + max_seconds
+        total = 0
+        while time.monotonic() < deadline:
+            claimed = 0
+            for name in self._rates:
+                claimed += await self._reclaim(name)
+                claimed += await self._claim_and_start(name)
+            if self._tasks:
+                await asyncio.wait(self._tasks)
+            total += claimed
+            if not claimed:
+                return total
+        return total
+
+    async def _channel_loop(self, name: Channel, stop: asyncio.Event) -> None:
+        last_reclaim = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() - last_reclaim > RECLAIM_SECONDS:
+                    last_reclaim = time.monotonic()
+                    await self._reclaim(name)
+                started = await self._claim_and_start(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop the worker
+                log.exception("outbox %s: claim failed; retrying", name)
+                started = 0
+                await asyncio.sleep(1)
+            if started:
+                continue
+            if self._pending[name] >= self._claim_budget(name):
+                self._room[name].clear()
+                await _wait_any(self._room[name], stop, seconds=self.idle_seconds)
+            else:
+                self._wake.clear()
+                await _wait_any(self._wake, stop, seconds=self.idle_seconds)
+
+    def _claim_budget(self, name: Channel) -> int:
+        rate = self.limiters[name].rate
+        return max(1, min(int(rate * CLAIM_AHEAD_SECONDS), self.concurrency * 4))
+
+    async def _claim_and_start(self, name: Channel) -> int:
+        room = self._claim_budget(name) - self._pending[name]
+        if room <= 0:
+            return 0
+        rows = await outbox.claim(
+            name,
+            self.worker_id,
+            min(room, self.batch_size),
+            lease_seconds=self.lease_seconds,
+            include_campaigns=not in_quiet_hours(),
+        )
+        if not rows:
+            return 0
+        consent = await channel_consent([r.lead_id for r in rows], name)
+        for row in rows:
+            self._pending[name] += row.segments
+            self._start(self._deliver(name, row, consent.get(row.lead_id)), name, row.segments)
+        return len(rows)
+
+    def _start(self, coro, name: Channel, units: int) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self._pending[name] -= units
+            self._room[name].set()
+
+        task.add_done_callback(done)
+
+    # ---- one message ------------------------------------------------------------------------
+
+    async def _deliver(self, name: Channel, row: outbox.Claimed, consent: bool | None) -> None:
+        channel = self.channels.get(name)
+        try:
+            refusal = _refusal(row, consent)
+            if refusal:
+                await outbox.mark_final(
+                    row.id,
+                    self.worker_id,
+                    OutboxStatus.SKIPPED,
+                    provider=None,
+                    code=refusal,
+                    reason=_REFUSAL_REASONS[refusal],
+                )
+                return
+            if row.error_code == "timeout" and channel.provider == "twilio":
+                # The last try timed out: the provider may have taken it. Look before resending.
+                if await self._reconcile(channel, row, expired=False):
+                    return
+            if name == Channel.TELEGRAM:
+                await self.chat_gate.wait(row.address)
+            await self.limiters[name].acquire(row.segments)
+            if _lease_half_gone(row, self.lease_seconds):
+                await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
+            async with self._slots:
+                result = await channel.send(_outgoing(row))
+            await self._record(channel, row, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one bad row must not stop the others
+            # The row stays `sending`; its lease expires and it is reconciled, never resent
+            # blindly.
+            log.exception("outbox %s: delivering message %s failed", name, row.id)
+
+    async def _record(self, channel, row: outbox.Claimed, result: SendResult) -> None:  # type: ignore[no-untyped-def]
+        name = Channel(row.channel)
+        if result.outcome is SendOutcome.SENT:
+            self.sent += 1
+            await outbox.mark_sent(
+                row.id,
+                self.worker_id,
+                provider=channel.provider,
+                provider_id=result.provider_id or "",
+                provider_status=result.provider_status,
+            )
+        elif result.outcome is SendOutcome.RETRYABLE:
+            if result.retry_after:
+                self.limiters[name].pause(result.retry_after)
+            if row.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                await outbox.mark_final(
+                    row.id,
+                    self.worker_id,
+                    OutboxStatus.FAILED,
+                    provider=channel.provider,
+                    code=result.code,
+                    reason=f"gave up after {row.attempts} tries: {result.reason}",
+                )
+                return
+            delay = max(result.retry_after or 0.0, backoff(row.attempts))
+            await outbox.mark_retry(
+                row.id,
+                self.worker_id,
+                due_at=datetime.now(UTC) + timedelta(seconds=delay),
+                code=result.code,
+                reason=result.reason,
+            )
+        else:
+            await outbox.mark_final(
+                row.id,
+                self.worker_id,
+                OutboxStatus.FAILED,
+                provider=channel.provider,
+                code=result.code,
+                reason=result.reason,
+            )
+            if result.outcome in (SendOutcome.OPTED_OUT, SendOutcome.BLOCKED):
+                lead = await Lead.get(id=row.lead_id)
+                method = "carrier_opt_out" if name == Channel.SMS else "bot_blocked"
+                await set_channel_consent(lead, name, granted=False, method=method)
+
+    async def _reconcile(self, channel, row: outbox.Claimed, *, expired: bool) -> bool:  # type: ignore[no-untyped-def]
+        """True when the row's fate is settled (sent, or unknown); False to send it now."""
+        try:
+            found = await channel.reconcile(_outgoing(row), since=row.created_at)
+        except ReconcileLater as exc:
+            log.warning("%s; asking again later", exc)
+            await outbox.extend_lease(row.id, self.worker_id, lease_seconds=60)
+            return True
+        if found is None:
+            await outbox.mark_final(
+                row.id,
+                self.worker_id,
+                OutboxStatus.UNKNOWN,
+                provider=channel.provider,
+                code="lease_expired" if expired else row.error_code,
+                reason="the send was interrupted and the provider cannot say whether the "
+                "message arrived; check with the person before sending it again",
+            )
+            return True
+        if found.outcome is SendOutcome.SENT:
+            await outbox.mark_sent(
+                row.id,
+                self.worker_id,
+                provider=channel.provider,
+                provider_id=found.provider_id or "",
+                provider_status=found.provider_status,
+            )
+            return True
+        return False
+
+    async def _reclaim(self, name: Channel) -> int:
+        rows = await outbox.claim_expired(
+            name, self.worker_id, self.batch_size, lease_seconds=self.lease_seconds
+        )
+        channel = self.channels.get(name)
+        for row in rows:
+            log.warning("outbox %s: message %s was left sending; reconciling", name, row.id)
+            try:
+                settled = await self._reconcile(channel, row, expired=True)
+                if not settled:
+                    # Surely never arrived: back in the queue, now.
+                    await outbox.mark_retry(
+                        row.id,
+                        self.worker_id,
+                        due_at=datetime.now(UTC),
+                        code="lease_expired",
+                        reason="not found at the provider; sending again",
+                    )
+            except Exception:  # noqa: BLE001
+                log.exception("outbox %s: reconciling message %s failed", name, row.id)
+        return len(rows)
+
+    # ---- sharing the rate between workers ---------------------------------------------------
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("heartbeat failed")
+            await _wait_any(stop, seconds=HEARTBEAT_SECONDS)
+
+    async def _heartbeat(self) -> None:
+        at = datetime.now(UTC)
+        updated = await WorkerHeartbeat.filter(worker_id=self.worker_id).update(seen_at=at)
+        if not updated:
+            await WorkerHeartbeat.create(worker_id=self.worker_id, seen_at=at)
+        alive = await WorkerHeartbeat.filter(
+            seen_at__gte=at - timedelta(seconds=ALIVE_SECONDS)
+        ).count()
+        share = max(alive, 1)
+        for name, rate in self._rates.items():
+            self.limiters[name].set_rate(rate / share)
+        await WorkerHeartbeat.filter(seen_at__lt=at - timedelta(hours=1)).delete()
+
+    async def _forget_heartbeat(self) -> None:
+        try:
+            await WorkerHeartbeat.filter(worker_id=self.worker_id).delete()
+        except Exception:  # noqa: BLE001 - the database may already be gone at shutdown
+            log.debug("could not remove heartbeat", exc_info=True)
+
+
+_REFUSAL_REASONS = {
+    "opted_out": "the person opted out of this channel",
+    "no_consent": "no consent for campaign messages on this channel",
+}
+
+
+def _refusal(row: outbox.Claimed, consent: bool | None) -> str | None:
+    if row.idempotency_key.startswith(OPT_OUT_CONFIRMATION_PREFIX):
+        return None
+    if row.kind == MessageKind.CAMPAIGN and consent is not True:
+        return "opted_out" if consent is False else "no_consent"
+    if consent is False:
+        return "opted_out"
+    return None
+
+
+def _lease_half_gone(row: outbox.Claimed, lease_seconds: int) -> bool:
+    return datetime.now(UTC) - row.claimed_at > timedelta(seconds=lease_seconds / 2)
+
+
+def _outgoing(row: outbox.Claimed) -> Outgoing:
+    return Outgoing(id=row.id, address=row.address, body=row.body, reply_markup=row.reply_markup)
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
