@@ -15,6 +15,7 @@ and is shown to staff."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -102,13 +103,17 @@ class Dispatcher:
         try:
             await stop.wait()
         finally:
-            for task in loops:
+            # The loops see `stop` and finish their current statement; cancelling them in the
+            # middle of a query could leave the SQLite connection's lock taken.
+            _, late = await asyncio.wait(loops, timeout=15)
+            for task in late:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             # Let sends in flight finish and record their outcome (bounded by the timeout).
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=settings.PROVIDER_TIMEOUT_SECONDS + 5)
-            await self._forget_heartbeat()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._forget_heartbeat(), timeout=5)
             log.info("dispatcher %s stopped after %d messages", self.worker_id, self.sent)
 
     async def drain(self, *, max_seconds: float = 30.0) -> int:
@@ -210,6 +215,10 @@ class Dispatcher:
             if _lease_half_gone(row, self.lease_seconds):
                 await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
             async with self._slots:
+                if channel.provider == "telegram":
+                    # Telegram cannot be asked afterwards whether a message arrived: mark the
+                    # hand-over, so that a crash before it can still be sent safely.
+                    await outbox.mark_started(row.id, self.worker_id, provider=channel.provider)
                 result = await channel.send(_outgoing(row))
             await self._record(channel, row, result)
         except asyncio.CancelledError:
@@ -303,6 +312,16 @@ class Dispatcher:
         for row in rows:
             log.warning("outbox %s: message %s was left sending; reconciling", name, row.id)
             try:
+                if channel.provider == "telegram" and row.provider is None:
+                    # Claimed but never handed to Telegram: send it (no duplicate possible).
+                    await outbox.mark_retry(
+                        row.id,
+                        self.worker_id,
+                        due_at=datetime.now(UTC),
+                        code="lease_expired",
+                        reason="the worker stopped before sending",
+                    )
+                    continue
                 settled = await self._reconcile(channel, row, expired=True)
                 if not settled:
                     # Surely never arrived: back in the queue, now.

@@ -8,6 +8,7 @@ cannot overwrite what another worker did."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from crm.errors import InvalidInput
 from crm.people.models import Lead
 
 TELEGRAM_MAX_CHARACTERS = 4096
+_DOLLAR = re.compile(r"\$(\d+)")
 
 # Provider statuses in the order a message lives them: a callback may only move a row forward.
 STATUS_RANK = {
@@ -36,7 +38,7 @@ STATUS_RANK = {
 
 _CLAIM_COLUMNS = (
     "id, lead_id, channel, address, body, segments, kind, reply_markup, attempts, "
-    "error_code, campaign_id, claimed_at, created_at, idempotency_key"
+    "error_code, campaign_id, claimed_at, created_at, idempotency_key, provider"
 )
 
 
@@ -130,6 +132,8 @@ class Claimed:
     claimed_at: datetime
     created_at: datetime
     idempotency_key: str
+    # Set when the send started (see mark_started); None: the provider never saw this try.
+    provider: str | None = None
 
 
 def _is_postgres() -> bool:
@@ -137,12 +141,11 @@ def _is_postgres() -> bool:
 
 
 def _sql(text: str) -> str:
-    """Write `$1, $2…` placeholders; SQLite gets `?` (parameters are always in order)."""
+    """Write `$1, $2…` placeholders (PostgreSQL's); SQLite reads the same numbers as `?1, ?2…`,
+    so a parameter may be used twice or out of order on both engines."""
     if _is_postgres():
         return text
-    import re
-
-    return re.sub(r"\$\d+", "?", text)
+    return _DOLLAR.sub(r"?\1", text)
 
 
 def _claimed(row: dict[str, Any]) -> Claimed:
@@ -165,6 +168,7 @@ def _claimed(row: dict[str, Any]) -> Claimed:
         claimed_at=claimed_at,
         created_at=created_at,
         idempotency_key=row["idempotency_key"],
+        provider=row["provider"],
     )
 
 
@@ -254,7 +258,8 @@ async def mark_retry(
     return await _finish(
         row_id,
         worker_id,
-        "status = 'queued', due_at = $1, error_code = $2, error_reason = $3, leased_by = NULL",
+        "status = 'queued', due_at = $1, error_code = $2, error_reason = $3, leased_by = NULL, "
+        "provider = NULL",
         [due_at, code, reason],
     )
 
@@ -275,6 +280,16 @@ async def mark_final(
         "status = $1, provider = $2, error_code = $3, error_reason = $4, status_at = $5",
         [str(status), provider, code, reason, now()],
     )
+
+
+async def mark_started(row_id: int, worker_id: str, *, provider: str) -> None:
+    """Record that this try reaches the provider now. A row left `sending` without it was
+    never handed over and is safe to send again; with it, only the provider can tell."""
+    sql = _sql(
+        "UPDATE outbox_message SET provider = $1 WHERE id = $2 AND leased_by = $3 "
+        "AND status = 'sending'"
+    )
+    await connections.get("default").execute_query(sql, [provider, row_id, worker_id])
 
 
 async def extend_lease(row_id: int, worker_id: str, *, lease_seconds: int) -> None:

@@ -1,4 +1,5 @@
-"""Every HTTP route of the channels package, mounted by crm.app."""
+"""Every HTTP route of the channels package, mounted by crm.app: the provider webhooks
+(CONTRACT §3), the messages and conversations API, and the inbox pages."""
 
 from __future__ import annotations
 
@@ -6,4 +7,12 @@ from fastapi import FastAPI
 
 
 def install_channels(app: FastAPI) -> None:
-    return None
+    from channels.api import router as api_router
+    from channels.web_inbox import router as inbox_router
+    from channels.webhooks_telegram import router as telegram_router
+    from channels.webhooks_twilio import router as twilio_router
+
+    app.include_router(twilio_router)
+    app.include_router(telegram_router)
+    app.include_router(api_router)
+    app.include_router(inbox_router, include_in_schema=False)

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 
 from channels.dispatcher import Dispatcher
 from channels.registry import ChannelSet, build_channels
+from channels.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -18,22 +19,21 @@ async def start_channels(app: FastAPI, *, run_worker: bool) -> None:
     channels = build_channels()
     app.state.channels = channels
     app.state.dispatcher = None
+    app.state.worker = None
     if run_worker:
-        dispatcher = Dispatcher(channels)
-        stop = asyncio.Event()
-        app.state.dispatcher = dispatcher
-        app.state.dispatcher_stop = stop
-        app.state.dispatcher_task = asyncio.create_task(dispatcher.run(stop), name="dispatcher")
+        worker = Worker(channels)
+        worker.start()
+        app.state.worker = worker
+        app.state.dispatcher = worker.dispatcher
 
 
 async def stop_channels(app: FastAPI) -> None:
-    task = getattr(app.state, "dispatcher_task", None)
-    if task is not None:
-        app.state.dispatcher_stop.set()
+    worker: Worker | None = getattr(app.state, "worker", None)
+    if worker is not None:
         try:
-            await asyncio.wait_for(task, timeout=30)
+            await asyncio.wait_for(worker.stop(), timeout=30)
         except (TimeoutError, asyncio.CancelledError):
-            log.warning("the in-process dispatcher did not stop in time")
+            log.warning("the in-process worker did not stop in time")
     channels: ChannelSet | None = getattr(app.state, "channels", None)
     if channels is not None:
         await channels.close()

@@ -108,7 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_cmd_migrate)
 
     worker = commands.add_parser("worker", help="scheduler and outbox dispatcher")
+    worker.add_argument(
+        "--once", action="store_true", help="send what is due now, then exit (for cron or checks)"
+    )
+    worker.add_argument(
+        "--max-seconds",
+        type=_positive_int,
+        default=300,
+        help="with --once: stop after this many seconds (300)",
+    )
     worker.set_defaults(handler=_cmd_worker)
+
+    telegram = commands.add_parser("telegram", help="the Telegram bot")
+    telegram_commands = telegram.add_subparsers(
+        dest="telegram_command", metavar="ACTION", required=True
+    )
+    set_webhook = telegram_commands.add_parser(
+        "set-webhook", help="register PUBLIC_BASE_URL/webhooks/telegram with the secret"
+    )
+    set_webhook.set_defaults(handler=_cmd_telegram_set_webhook)
 
     createuser = commands.add_parser("createuser", help="create a staff or partner user")
     createuser.add_argument("email", metavar="EMAIL")
@@ -309,9 +327,53 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_logging() -> str:
+    from crm.config import settings
+
+    level = settings.LOG_LEVEL.lower()
+    if level not in ("critical", "error", "warning", "info", "debug", "trace"):
+        level = "info"
+    logging.basicConfig(
+        level=level.upper() if level != "trace" else "DEBUG",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return level
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
-    _err("the worker arrives with the channels issue (#3); there is nothing to run yet")
-    return EXIT_ERROR
+    import signal
+
+    _setup_logging()
+
+    async def work() -> None:
+        from channels.dispatcher import Dispatcher
+        from channels.registry import build_channels
+        from channels.worker import Worker
+
+        channels = build_channels()
+        try:
+            if args.once:
+                sent = await Dispatcher(channels).drain(max_seconds=args.max_seconds)
+                print(f"{sent} message(s) handled")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await Worker(channels).run_until(stop)
+        finally:
+            await channels.close()
+
+    _run(_with_db(work))
+    return 0
+
+
+def _cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from channels.telegram_cli import set_webhook
+
+    url = asyncio.run(set_webhook())
+    print(f"Telegram webhook set to {url}")
+    return 0
 
 
 async def _load_demo_if_empty() -> None:
@@ -358,17 +420,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     _run(prepare())
 
-    # The in-process worker (outbox dispatcher and scheduler) arrives with the channels issue
-    # (#3); until then there is nothing to start and --no-worker changes nothing.
     import uvicorn
 
-    level = settings.LOG_LEVEL.lower()
-    if level not in ("critical", "error", "warning", "info", "debug", "trace"):
-        level = "info"
-    logging.basicConfig(
-        level=level.upper() if level != "trace" else "DEBUG",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = _setup_logging()
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -382,7 +436,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     else:
         from crm.app import create_app
 
-        uvicorn.run(create_app(), **options)
+        # On SQLite the worker (outbox dispatcher, scheduler) runs in this process; on
+        # PostgreSQL it runs in `passerelle worker` processes.
+        run_worker = settings.is_sqlite and not args.no_worker
+        uvicorn.run(create_app(run_worker=run_worker), **options)
     return 0
 
 

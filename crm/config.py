@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from datetime import time
@@ -153,9 +154,23 @@ class Settings(BaseSettings):
 settings = Settings()
 
 
+# Tortoise keeps its own time zone in os.environ["TIMEZONE"] (it writes "UTC" there at init),
+# which is also our business time zone's variable: remember what the environment said before.
+_TIMEZONE_FROM_ENVIRONMENT = os.environ.get("TIMEZONE")
+
+
 def reload_settings(**overrides: object) -> Settings:
     """Re-read the environment into the shared object (tests and the CLI use this)."""
-    fresh = Settings(**overrides)  # type: ignore[arg-type]
+    written_by_tortoise = os.environ.get("TIMEZONE")
+    if _TIMEZONE_FROM_ENVIRONMENT is None:
+        os.environ.pop("TIMEZONE", None)
+    else:
+        os.environ["TIMEZONE"] = _TIMEZONE_FROM_ENVIRONMENT
+    try:
+        fresh = Settings(**overrides)  # type: ignore[arg-type]
+    finally:
+        if written_by_tortoise is not None:
+            os.environ["TIMEZONE"] = written_by_tortoise
     settings.__dict__.update(fresh.__dict__)
     for cached in ("tz", "quiet_hours", "office_hours", "office_days"):
         settings.__dict__.pop(cached, None)

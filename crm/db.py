@@ -44,6 +44,10 @@ def _with_query(url: str, extra: dict[str, str], *, override: bool = False) -> s
 def database_url(url: str | None = None) -> str:
     url = url or settings.DATABASE_URL
     if url.startswith("sqlite"):
+        # `sqlite:////abs/path.db` (the SQLAlchemy habit) would reach SQLite as `//abs/path.db`,
+        # which it fails to open in WAL mode, and tortoise 1.1.9 then hangs: one slash it is.
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://" + ("/" + rest.lstrip("/") if rest.startswith("//") else rest)
         return _with_query(url, _SQLITE_DEFAULT_PRAGMAS)
     return url
 

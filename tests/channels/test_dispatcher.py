@@ -95,21 +95,69 @@ async def test_timeout_after_acceptance_is_reconciled_not_resent(
     assert row.provider_id == twilio_standin.messages()[0]["sid"]
 
 
-async def test_expired_lease_on_telegram_becomes_unknown(dispatcher, make_lead, telegram_standin):
-    lead = await make_lead(telegram_chat_id=777003)
-    row = await queue(lead, Channel.TELEGRAM)
-    # A worker claimed it and died during the send.
+async def _died_while_sending(row, *, handed_over: bool) -> None:
+    # A worker claimed the row (and maybe handed it to the provider), then died.
     await OutboxMessage.filter(id=row.id).update(
         status=OutboxStatus.SENDING,
         leased_by="dead-worker",
         lease_until=datetime.now(UTC) - timedelta(seconds=1),
         claimed_at=datetime.now(UTC) - timedelta(minutes=3),
         attempts=1,
+        provider="telegram" if handed_over else None,
     )
+
+
+async def test_expired_lease_during_a_telegram_send_becomes_unknown(
+    dispatcher, make_lead, telegram_standin
+):
+    lead = await make_lead(telegram_chat_id=777003)
+    row = await queue(lead, Channel.TELEGRAM)
+    await _died_while_sending(row, handed_over=True)
     await dispatcher.drain()
     await row.refresh_from_db()
-    assert row.status == OutboxStatus.UNKNOWN
+    assert row.status == OutboxStatus.UNKNOWN and row.error_code == "lease_expired"
     assert telegram_standin.messages() == []
+
+
+async def test_expired_lease_before_the_telegram_send_is_sent_once(
+    dispatcher, make_lead, telegram_standin
+):
+    lead = await make_lead(telegram_chat_id=777004)
+    row = await queue(lead, Channel.TELEGRAM)
+    await _died_while_sending(row, handed_over=False)
+    await dispatcher.drain()
+    await row.refresh_from_db()
+    assert row.status == OutboxStatus.SENT
+    assert len(telegram_standin.messages()) == 1
+
+
+async def test_expired_lease_on_twilio_is_found_by_lookup_not_resent(
+    dispatcher, make_lead, twilio_standin
+):
+    lead = await make_lead()
+    row = await queue(lead)
+    # Twilio took the message, and the worker died before recording the answer.
+    await dispatcher.drain()
+    await row.refresh_from_db()
+    sid = row.provider_id
+    await OutboxMessage.filter(id=row.id).update(provider_id=None)
+    await _died_while_sending(row, handed_over=True)
+    await dispatcher.drain()
+    await row.refresh_from_db()
+    assert row.status == OutboxStatus.SENT and row.provider_id == sid
+    assert len(twilio_standin.messages()) == 1
+
+
+async def test_expired_lease_on_twilio_not_found_is_sent_again(
+    dispatcher, make_lead, twilio_standin
+):
+    lead = await make_lead()
+    row = await queue(lead)
+    await _died_while_sending(row, handed_over=True)
+    await dispatcher.drain()
+    await row.refresh_from_db()
+    assert row.status == OutboxStatus.SENT
+    assert len(twilio_standin.messages()) == 1
 
 
 async def test_campaign_message_without_consent_is_skipped(dispatcher, make_lead, twilio_standin):

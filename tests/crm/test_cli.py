@@ -177,8 +177,11 @@ def test_apikey_for_an_unknown_organisation_is_one_clear_line(cli):
 
 @sqlite_only
 def test_other_commands_and_bad_databases(cli, tmp_path):
-    worker = cli("worker")
-    assert "channels issue" in _one_error_line(worker)
+    once = cli("worker", "--once")
+    assert once.returncode == 0, once.stderr
+    assert "0 message(s) handled" in once.stdout
+    no_bot = cli("telegram", "set-webhook")
+    assert "TELEGRAM_BOT_TOKEN" in _one_error_line(no_bot)
     nothing = cli()
     assert nothing.returncode == 2
     workers = cli("serve", "--workers", "2")
@@ -190,6 +193,34 @@ def test_other_commands_and_bad_databases(cli, tmp_path):
     refused = no_server("createuser", "a@example.org", "--role", "admin", timeout=30)
     line = _one_error_line(refused)
     assert "database" in line and "secret" not in line
+
+
+@sqlite_only
+def test_worker_runs_until_sigterm_and_stops_cleanly(cli, tmp_path):
+    import signal
+
+    env = _env(f"sqlite://{tmp_path / 'cli.db'}")
+    env["LOG_LEVEL"] = "INFO"
+    worker = subprocess.Popen(
+        [*COMMAND, "worker"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = ""
+        while "dispatcher" not in line:
+            line = worker.stderr.readline()  # type: ignore[union-attr]
+            assert line, "the worker ended before starting its dispatcher"
+        worker.send_signal(signal.SIGTERM)
+        try:
+            _, rest = worker.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            _, rest = worker.communicate()
+            raise AssertionError(f"the worker did not stop on SIGTERM: {rest}") from None
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, rest
+    assert "stopped" in rest
 
 
 @sqlite_only

@@ -41,6 +41,13 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/stories"): {A, C, M},
     ("GET", "/api/v1/stories/{story_id}"): STAFF,
     ("PATCH", "/api/v1/stories/{story_id}"): {A, C, M},
+    ("GET", "/api/v1/leads/{lead_id}/messages"): STAFF,
+    ("POST", "/api/v1/leads/{lead_id}/messages"): FIELD,
+    ("POST", "/api/v1/messages/{message_id}/resend"): FIELD,
+    ("GET", "/api/v1/conversations"): STAFF,
+    ("POST", "/api/v1/conversations/{lead_id}/read"): FIELD,
+    ("POST", "/api/v1/conversations/{lead_id}/assign"): FIELD,
+    ("POST", "/api/v1/sms/segments"): STAFF,
 }
 
 
@@ -95,7 +102,7 @@ async def callers(app, make_caller):
 
 
 def _concrete(path: str) -> str:
-    for name in ("lead_id", "event_id", "partner_id", "referral_id", "story_id"):
+    for name in ("lead_id", "event_id", "partner_id", "referral_id", "story_id", "message_id"):
         path = path.replace("{" + name + "}", "999999")
     return path
 
