@@ -9,11 +9,14 @@ wall-clock limit, whichever comes first.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
+import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -67,8 +70,10 @@ class Server:
     """`uvicorn <factory> --factory` in a subprocess on a free loopback port."""
 
     def __init__(self, factory: str, *, env: dict[str, str] | None = None,
-                 ready_path: str = "/healthz", log_dir: Path | None = None) -> None:
+                 ready_path: str = "/healthz", log_dir: Path | None = None,
+                 workers: int = 1) -> None:
         self.factory = factory
+        self.workers = workers
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.ready_path = ready_path
@@ -82,6 +87,8 @@ class Server:
         cmd = [str(PYTHON), "-m", "uvicorn", self.factory, "--factory",
                "--host", HOST, "--port", str(self.port),
                "--log-level", "warning", "--no-access-log"]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
@@ -116,6 +123,8 @@ class Server:
         """User + system CPU time of the server process so far (from /proc)."""
         if self.proc is None:
             return 0.0
+        if self.workers > 1:  # uvicorn's supervisor and its worker processes
+            return tree_cpu_seconds(self.proc.pid)
         try:
             fields_ = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -140,7 +149,8 @@ class PySpy:
     """`py-spy record` attached to a server while it is measured (--profile): collapsed stacks
     (flame-graph input) in `out`. Bounded by `duration`; stopped with SIGINT when done."""
 
-    def __init__(self, server: Server, out: Path, duration: int = 900) -> None:
+    def __init__(self, server: Server, out: Path, duration: int = 900,
+                 subprocesses: bool = False) -> None:
         exe = PYTHON.parent / "py-spy"
         if not exe.exists():
             raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -148,7 +158,8 @@ class PySpy:
         self.out = out
         self.proc = subprocess.Popen(
             [str(exe), "record", "--pid", str(server.proc.pid), "--rate", "250",
-             "--format", "raw", "--duration", str(duration), "-o", str(out)],
+             "--format", "raw", "--duration", str(duration), "-o", str(out)]
+            + (["--subprocesses"] if subprocesses else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # let it attach
 
@@ -231,7 +242,16 @@ def machine_busy() -> tuple[float, float]:
 
 # --- the load generator ---------------------------------------------------------------------------
 
-RequestSpec = tuple[str, str, Any]  # method, path, JSON body (or None)
+RequestSpec = tuple[str, str, Any]  # method, path, JSON body (or None, or a RawBody)
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body sent as these bytes with these headers instead of JSON (e.g. a signed form
+    post, prepared before the run so that the client spends no CPU on it)."""
+
+    data: bytes
+    headers: dict[str, str]
 
 # The client library of the load generator. httpx (the project's own HTTP client) spends about
 # 1.3 ms of CPU per request at concurrency 16 (httpcore's connection pool), so on this 2-core
@@ -364,6 +384,8 @@ class _Session:
             await self._client.close()
 
     async def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        if isinstance(body, RawBody):
+            return await self._raw(method, path, body)
         if self.kind == "httpx":
             try:
                 response = await self._client.request(method, path, json=body)
@@ -374,6 +396,23 @@ class _Session:
 
         try:
             async with self._client.request(method, path, json=body) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return -1, repr(exc).encode()
+
+    async def _raw(self, method: str, path: str, body: RawBody) -> tuple[int, bytes]:
+        if self.kind == "httpx":
+            try:
+                response = await self._client.request(method, path, content=body.data,
+                                                      headers=body.headers)
+                return response.status_code, response.content
+            except httpx.HTTPError as exc:
+                return -1, repr(exc).encode()
+        import aiohttp
+
+        try:
+            async with self._client.request(method, path, data=body.data,
+                                            headers=body.headers) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             return -1, repr(exc).encode()
@@ -580,5 +619,237 @@ def note(msg: str) -> None:
     sys.stdout.flush()
 
 
+# --- channels (issue 3): stand-ins, the worker, outbox seeding, plain SQL ------------------------
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (from /proc); 0 once it is gone."""
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its live descendants (uvicorn --workers N: the supervisor and
+    its N workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += proc_cpu_seconds(current)
+        todo += children.get(current, [])
+    return total
+
+
+class Standin:
+    """A provider stand-in (tests/standins) in a process of its own:
+    `python -m tests.standins twilio|telegram --port 0 --latency S …`, ready once it prints
+    `ready URL`. Its recorded messages carry `t`, time.monotonic() in that process (the same
+    clock as ours on Linux: CLOCK_MONOTONIC is machine-wide)."""
+
+    def __init__(self, kind: str, *args: str, latency: float = 0.0) -> None:
+        self.kind = kind
+        self.cmd = [str(PYTHON), "-m", "tests.standins", kind, *args, "--port", "0",
+                    "--latency", str(latency)]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> Standin:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=self._err, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("ready "):
+            self.stop()
+            raise RuntimeError(f"{self.kind} stand-in did not start: {line!r}")
+        self.url = line.split(" ", 1)[1]
+        return self
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        with httpx.Client(base_url=self.url, timeout=120.0, trust_env=False) as client:
+            response = client.request(method, path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/_standin/messages")
+
+    def reset(self) -> None:
+        self._call("POST", "/_standin/reset")
+
+    def set_latency(self, seconds: float) -> None:
+        self._call("POST", "/_standin/config", {"latency": seconds})
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._err.close()
+        self.proc = None
+
+    def __enter__(self) -> Standin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class WorkerProcess:
+    """`passerelle worker` (outbox dispatcher + scheduler) in a subprocess; settings through
+    its environment. Ready once its heartbeat row is in the database."""
+
+    def __init__(self, url: str, env: dict[str, str], log_dir: Path | None = None) -> None:
+        self.url = url
+        self.env = {**os.environ, "ENVIRONMENT": "test", "SECRET_KEY": SECRET_KEY,
+                    "LOG_LEVEL": "WARNING", "DATABASE_URL": url, **env}
+        self.log_path = (log_dir or Path(tempfile.gettempdir())) / f"worker-{os.getpid()}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([str(PYTHON.parent / "passerelle"), "worker"], cwd=ROOT,
+                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_tail()}")
+            if sql(self.url, "SELECT count(*) FROM worker_heartbeat")[0][0][0]:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        code, self.proc = self.proc.returncode, None
+        self._log.close()
+        return code
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def sql(url: str, *statements: str) -> list[list[tuple[Any, ...]]]:
+    """Plain SQL statements without parameters, in order, from the bench process (sqlite3 or
+    one asyncpg connection, committed); the rows of each."""
+    if url.startswith("sqlite"):
+        con = sqlite3.connect(url.split("://", 1)[1].split("?", 1)[0], timeout=30)
+        try:
+            out = [con.execute(s).fetchall() for s in statements]
+            con.commit()
+        finally:
+            con.close()
+        return out
+    import asyncpg
+
+    async def run() -> list[list[tuple[Any, ...]]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [[tuple(r) for r in await conn.fetch(s)] for s in statements]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+async def _seed(url: str, spec: dict[str, Any]) -> str:
+    from datetime import UTC, datetime
+
+    from tortoise.transactions import in_transaction
+
+    from channels.models import OutboxMessage
+    from channels.sms_segments import count_segments
+    from crm import db
+    from crm.people.models import Lead
+
+    await db.init_db(url)
+    try:
+        people = spec.get("leads", [])
+        async with in_transaction():
+            await Lead.bulk_create([
+                Lead(first_name=p.get("first_name") or f"Bench {i}", phone=p.get("phone"),
+                     telegram_chat_id=p.get("telegram_chat_id"), language=p.get("language", "fr"),
+                     stage="lead", source="walk_in") for i, p in enumerate(people)],
+                batch_size=1000)
+        found = await Lead.all().values_list("id", "phone", "telegram_chat_id")
+        by_key = {phone or str(chat): lead_id for lead_id, phone, chat in found}
+        ids = [by_key[p.get("phone") or str(p.get("telegram_chat_id"))] for p in people]
+        now, rows = datetime.now(UTC), []
+        for i, m in enumerate(spec.get("outbox", [])):
+            person = people[m["lead"]]
+            sms = m.get("channel", "sms") == "sms"
+            info = count_segments(m["body"]) if sms else None
+            rows.append(OutboxMessage(
+                lead_id=ids[m["lead"]], channel=m.get("channel", "sms"), body=m["body"],
+                address=person.get("phone") if sms else str(person["telegram_chat_id"]),
+                language="fr", segments=info.segments if info else 1,
+                encoding=str(info.encoding) if info else "text", kind=m.get("kind", "reply"),
+                status=m.get("status", "queued"), provider=m.get("provider"),
+                provider_id=m.get("provider_id"), campaign_id=m.get("campaign_id"),
+                idempotency_key=f"bench:{os.getpid()}:{i}", due_at=now,
+                sent_at=now if m.get("provider_id") else None))
+        async with in_transaction() as conn:
+            await OutboxMessage.bulk_create(rows, batch_size=1000, using_db=conn)
+            if spec.get("hold", True):  # not an OutboxStatus: nobody claims these rows
+                await conn.execute_query(
+                    "UPDATE outbox_message SET status = 'held' WHERE status = 'queued'")
+        return f"{len(people)} leads, {len(rows)} outbox rows"
+    finally:
+        await db.close_db()
+
+
+def seed(url: str, spec: dict[str, Any]) -> str:
+    """Leads and outbox rows through the app's models, in a child process (see
+    prepare_database). spec: {"leads": [{"phone" | "telegram_chat_id", ...}], "outbox":
+    [{"lead": index, "channel", "body", "status", "kind", "provider_id", ...}], "hold": bool}.
+    With "hold" (the default) the queued rows are stored `held`, which no worker claims, until
+    `UPDATE outbox_message SET status = 'queued' WHERE status = 'held'` releases them at once."""
+    out = subprocess.run([str(PYTHON), "-m", "bench.common", "seed", url], cwd=ROOT,
+                         input=json.dumps(spec), capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "ENVIRONMENT": "test", "SECRET_KEY": SECRET_KEY})
+    if out.returncode != 0:
+        raise RuntimeError(f"seeding {url} failed:\n{out.stderr[-3000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "prepare":
     print(run_async(_prepare_database(sys.argv[2])))
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "seed":
+    print(run_async(_seed(sys.argv[2], json.load(sys.stdin))))

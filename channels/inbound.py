@@ -16,15 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from tortoise import connections
-from tortoise.exceptions import IntegrityError
 
 from channels import outbox
 from channels.consent import set_channel_consent
 from channels.dispatcher import OPT_OUT_CONFIRMATION_PREFIX
 from channels.hours import in_office_hours, next_opening
 from channels.keywords import Keyword, match_keyword
-from channels.models import Channel, InboundMessage, MessageKind, OutboxMessage, OutboxStatus
+from channels.models import Channel, InboundMessage, MessageKind, OutboxMessage
+from channels.sql import execute, is_postgres, rows
 from channels.texts import channel_word, language_or_default, opening_phrase, text
 from crm.enums import Language
 from crm.people.models import Lead, LeadSource, Stage
@@ -59,9 +58,11 @@ async def find_or_create_sender(
     """The person behind a phone number or a Telegram chat. Someone who writes to us on their
     own initiative is a lead; their language is kept when it is one we speak."""
     key = {"phone": address} if channel == Channel.SMS else {"telegram_chat_id": int(address)}
-    existing = await Lead.get_or_none(**key)
-    if existing:
-        return existing, False
+    ((column, value),) = key.items()
+    # The hot path (someone we know writes again): one plain query.
+    found = await rows(f"SELECT * FROM lead WHERE {column} = $1", [value])
+    if found:
+        return Lead._init_from_db(**found[0]), False
     if channel == Channel.SMS and not first_name:
         # Nobody wrote a name in an SMS: show the number until staff learn it.
         first_name = _display_number(address)
@@ -86,6 +87,52 @@ def _display_number(e164: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+# One statement stores the message and finds what it answers: the last message we sent that
+# person on that channel (a campaign's id travels with it). A provider id already stored inserts
+# nothing and returns nothing. PostgreSQL needs the casts to type the SELECT's parameters.
+_STORE = """
+INSERT INTO inbound_message (lead_id, channel, address, body, provider_id, kind, reply_to_id,
+    campaign_id, received_at)
+SELECT {int}($1), {text}($2), {text}($3), {text}($4), {text}($5), {text}($6), last.id,
+    COALESCE({int}($7), last.campaign_id), {time}($8)
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN (SELECT id, campaign_id FROM outbox_message WHERE lead_id = $1 AND channel = $2
+    AND status NOT IN ('queued', 'skipped') ORDER BY id DESC LIMIT 1) AS last ON TRUE
+WHERE TRUE
+ON CONFLICT (provider_id) DO NOTHING
+RETURNING id, reply_to_id, campaign_id"""
+
+_CONVERSATION = """
+INSERT INTO conversation (lead_id, last_message_at, last_channel, preview, last_inbound_at,
+    unread)
+{source}
+ON CONFLICT (lead_id) DO UPDATE SET last_message_at = excluded.last_message_at,
+    last_channel = excluded.last_channel, preview = excluded.preview,
+    last_inbound_at = COALESCE(excluded.last_inbound_at, conversation.last_inbound_at),
+    unread = conversation.unread + excluded.unread"""
+
+
+def _store_sql(postgres: bool) -> str:
+    if not postgres:
+        return _STORE.format(int="", text="", time="")
+    typed = (
+        _STORE.replace("{int}($1)", "$1::int")
+        .replace("{int}($7)", "$7::int")
+        .replace("{time}($8)", "$8::timestamptz")
+    )
+    for n in range(2, 7):
+        typed = typed.replace(f"{{text}}(${n})", f"${n}::varchar")
+    # The thread is brought up in the same statement, only when a row was inserted.
+    conversation = _CONVERSATION.format(
+        source="SELECT $1::int, $8::timestamptz, $2::varchar, $9::varchar, $8::timestamptz, 1 "
+        "FROM stored"
+    )
+    return (
+        f"WITH stored AS ({typed}), thread AS ({conversation} RETURNING 1) "
+        "SELECT id, reply_to_id, campaign_id FROM stored"
+    )
+
+
 async def store(
     lead: Lead,
     channel: Channel,
@@ -97,52 +144,49 @@ async def store(
     campaign_id: int | None = None,
     received_at: datetime | None = None,
 ) -> InboundMessage | None:
-    """Store one inbound message, or None when this provider id is already stored."""
+    """Store one inbound message and mark the person's thread unread; None when this provider
+    id is already stored (a webhook delivered twice). One statement on PostgreSQL, two on
+    SQLite."""
     at = received_at or datetime.now(UTC)
-    last_out = (
-        await OutboxMessage.filter(lead_id=lead.id, channel=channel)
-        .exclude(status__in=[OutboxStatus.QUEUED, OutboxStatus.SKIPPED])
-        .order_by("-id")
-        .first()
-        .values("id", "campaign_id")
-    )
-    try:
-        message = await InboundMessage.create(
-            lead=lead,
-            channel=channel,
-            address=address,
-            body=body,
-            provider_id=provider_id,
-            kind=kind,
-            reply_to_id=last_out["id"] if last_out else None,
-            campaign_id=campaign_id or (last_out["campaign_id"] if last_out else None),
-            received_at=at,
-        )
-    except IntegrityError:
+    postgres = is_postgres()
+    params = [lead.id, str(channel), address, body, provider_id, kind, campaign_id, at]
+    if postgres:
+        found = await rows(_store_sql(True), [*params, _preview(body)])
+    else:
+        found = await rows(_store_sql(False), params)
+        if found:
+            await touch_conversation(lead.id, channel, body, at, inbound=True)
+    if not found:
         return None
-    await touch_conversation(lead.id, channel, body, at, inbound=True)
+    message = InboundMessage(
+        id=found[0]["id"],
+        lead_id=lead.id,
+        channel=channel,
+        address=address,
+        body=body,
+        provider_id=provider_id,
+        kind=kind,
+        reply_to_id=found[0]["reply_to_id"],
+        campaign_id=found[0]["campaign_id"],
+        received_at=at,
+    )
+    message._saved_in_db = True
     return message
+
+
+def _preview(body: str) -> str:
+    return " ".join(body.split())[:PREVIEW_LENGTH]
 
 
 async def touch_conversation(
     lead_id: int, channel: Channel, body: str, at: datetime, *, inbound: bool
 ) -> None:
-    """Bring the person's thread to the top of the inbox (one upsert on both engines)."""
-    preview = " ".join(body.split())[:PREVIEW_LENGTH]
-    postgres = connections.get("default").capabilities.dialect == "postgres"
-    p = (lambda i: f"${i}") if postgres else (lambda i: "?")
-    unread = "conversation.unread + 1" if inbound else "conversation.unread"
-    last_inbound = f"{p(5)}" if inbound else "conversation.last_inbound_at"
-    sql = (
-        "INSERT INTO conversation (lead_id, last_message_at, last_channel, preview, "
-        f"last_inbound_at, unread) VALUES ({p(1)}, {p(2)}, {p(3)}, {p(4)}, {p(5)}, {p(6)}) "
-        "ON CONFLICT (lead_id) DO UPDATE SET last_message_at = excluded.last_message_at, "
-        "last_channel = excluded.last_channel, preview = excluded.preview, "
-        f"last_inbound_at = {last_inbound.replace(p(5), 'excluded.last_inbound_at')}, "
-        f"unread = {unread}"
-    )
-    await connections.get("default").execute_query(
-        sql, [lead_id, at, str(channel), preview, at if inbound else None, 1 if inbound else 0]
+    """Bring the person's thread to the top of the inbox (one upsert on both engines); an
+    inbound message also counts as unread."""
+    source = "VALUES ($1, $2, $3, $4, $5, $6)"
+    await execute(
+        _CONVERSATION.format(source=source),
+        [lead_id, at, str(channel), _preview(body), at if inbound else None, int(inbound)],
     )
 
 

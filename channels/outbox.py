@@ -8,7 +8,6 @@ cannot overwrite what another worker did."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +17,12 @@ from tortoise.exceptions import IntegrityError
 
 from channels.models import Channel, MessageKind, OutboxMessage, OutboxStatus
 from channels.sms_segments import MAX_BODY_CHARACTERS, count_segments
+from channels.sql import is_postgres
+from channels.sql import sql as _sql
 from crm.errors import InvalidInput
 from crm.people.models import Lead
 
 TELEGRAM_MAX_CHARACTERS = 4096
-_DOLLAR = re.compile(r"\$(\d+)")
 
 # Provider statuses in the order a message lives them: a callback may only move a row forward.
 STATUS_RANK = {
@@ -137,15 +137,7 @@ class Claimed:
 
 
 def _is_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
-def _sql(text: str) -> str:
-    """Write `$1, $2…` placeholders (PostgreSQL's); SQLite reads the same numbers as `?1, ?2…`,
-    so a parameter may be used twice or out of order on both engines."""
-    if _is_postgres():
-        return text
-    return _DOLLAR.sub(r"?\1", text)
+    return is_postgres()
 
 
 def _claimed(row: dict[str, Any]) -> Claimed:

@@ -27,15 +27,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # What each compose service runs; the live test below runs exactly these.
 MIGRATE_COMMAND = ["passerelle", "migrate"]
-WEB_COMMAND = ["passerelle", "serve", "--host", "0.0.0.0", "--port", "8000",
-               "--workers", "2", "--no-worker"]
+WEB_COMMAND = [
+    "passerelle",
+    "serve",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8000",
+    "--workers",
+    "2",
+    "--no-worker",
+]
 WORKER_COMMAND = ["passerelle", "worker"]
 
 CONTRACT_VARIABLES = [
-    "DATABASE_URL", "SECRET_KEY", "ENVIRONMENT", "PUBLIC_BASE_URL", "TIMEZONE",
-    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "TWILIO_API_BASE",
-    "TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_USERNAME", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_BASE",
-    "SMS_RATE_PER_SECOND", "TELEGRAM_RATE_PER_SECOND", "QUIET_HOURS",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "ENVIRONMENT",
+    "PUBLIC_BASE_URL",
+    "TIMEZONE",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM",
+    "TWILIO_API_BASE",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_USERNAME",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "TELEGRAM_API_BASE",
+    "SMS_RATE_PER_SECOND",
+    "TELEGRAM_RATE_PER_SECOND",
+    "QUIET_HOURS",
 ]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -43,6 +64,7 @@ ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgres://", "postgresql://"))
 
 
 # --- reading the deployment files (no YAML dependency: the layout is ours, kept simple) -------
+
 
 def compose_services() -> dict[str, str]:
     """Service name -> its block of text in docker-compose.yml."""
@@ -83,8 +105,11 @@ def run_command(command: list[str]) -> list[str]:
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The environment of a deployed process: only what the deployment sets, no test leftovers."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in CONTRACT_VARIABLES and not k.startswith(("PYTEST", "TEST_DATABASE"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in CONTRACT_VARIABLES and not k.startswith(("PYTEST", "TEST_DATABASE"))
+    }
     env.update(overrides)
     return env
 
@@ -105,6 +130,7 @@ def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 
 # --- the files agree with each other ---------------------------------------------------------
 
+
 def test_compose_runs_the_commands_this_test_runs():
     services = compose_services()
     assert set(services) >= {"db", "migrate", "web", "worker"}, services.keys()
@@ -122,16 +148,20 @@ def test_compose_wiring():
     assert re.search(r"^    restart:\s*\"no\"", services["migrate"], re.M)
     assert re.search(r"db:\s*\n\s+condition:\s*service_healthy", services["migrate"])
     for name in ("web", "worker"):
-        assert re.search(r"migrate:\s*\n\s+condition:\s*service_completed_successfully",
-                         services[name]), name
+        assert re.search(
+            r"migrate:\s*\n\s+condition:\s*service_completed_successfully", services[name]
+        ), name
     assert re.search(r"deploy:\s*\n\s+replicas:\s*2\b", services["worker"])
     assert re.search(r"^\s+- \"?8000:8000\"?", services["web"], re.M)
     # Shared by every app service (YAML anchor), so each of them runs in production mode.
     for required in ("SECRET_KEY", "PUBLIC_BASE_URL", "POSTGRES_PASSWORD"):
         assert f"${{{required}:?" in text, required
     assert re.search(r"ENVIRONMENT:\s*production", text)
-    assert re.search(r"DATABASE_URL:\s*postgres://passerelle:\$\{POSTGRES_PASSWORD[^}]*\}"
-                     r"@db:5432/passerelle", text)
+    assert re.search(
+        r"DATABASE_URL:\s*postgres://passerelle:\$\{POSTGRES_PASSWORD[^}]*\}"
+        r"@db:5432/passerelle",
+        text,
+    )
     for name in ("migrate", "web", "worker"):
         assert "<<: *passerelle" in services[name], name
 
@@ -163,8 +193,13 @@ def test_env_example_lists_every_setting_without_secrets():
 
 
 def test_scripts_and_ci_entry_point():
-    for script in ("scripts/setup.sh", "scripts/serve.sh", "scripts/test.sh", "scripts/pg.sh",
-                   ".ci/run"):
+    for script in (
+        "scripts/setup.sh",
+        "scripts/serve.sh",
+        "scripts/test.sh",
+        "scripts/pg.sh",
+        ".ci/run",
+    ):
         path = ROOT / script
         assert os.access(path, os.X_OK), f"{script} is not executable"
         subprocess.run(["bash", "-n", str(path)], check=True)
@@ -175,14 +210,24 @@ def test_scripts_and_ci_entry_point():
 
 # --- production settings refuse to start without a secret --------------------------------------
 
+
 @pytest.mark.parametrize("secret", [None, "short"], ids=["unset", "too-short"])
 def test_production_refuses_to_start_without_secret_key(tmp_path, secret):
-    env = clean_env(ENVIRONMENT="production", PUBLIC_BASE_URL="https://crm.example.org",
-                    DATABASE_URL=f"sqlite://{tmp_path / 'refused.db'}")
+    env = clean_env(
+        ENVIRONMENT="production",
+        PUBLIC_BASE_URL="https://crm.example.org",
+        DATABASE_URL=f"sqlite://{tmp_path / 'refused.db'}",
+    )
     if secret is not None:
         env["SECRET_KEY"] = secret
-    result = subprocess.run(run_command(MIGRATE_COMMAND), env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        run_command(MIGRATE_COMMAND),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
@@ -193,12 +238,15 @@ def test_production_refuses_to_start_without_secret_key(tmp_path, secret):
 
 # --- the deployment, live ---------------------------------------------------------------------
 
+
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """A new, empty database on the test PostgreSQL server, dropped afterwards."""
     if not ON_POSTGRES:
-        pytest.skip("deployment test needs PostgreSQL: runs when TEST_DATABASE_URL is a "
-                    "postgres:// URL (./scripts/test.sh does that in its second run)")
+        pytest.skip(
+            "deployment test needs PostgreSQL: runs when TEST_DATABASE_URL is a "
+            "postgres:// URL (./scripts/test.sh does that in its second run)"
+        )
     import asyncpg
 
     name = f"passerelle_deploy_{secrets.token_hex(6)}"
@@ -248,8 +296,14 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
 
     # 1. the one-shot `migrate` service (twice: a second deploy has nothing to do)
     for attempt in (1, 2):
-        migrate = subprocess.run(run_command(compose_command(services["migrate"])), env=env,
-                                 cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        migrate = subprocess.run(
+            run_command(compose_command(services["migrate"])),
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert migrate.returncode == 0, (attempt, migrate.stdout + migrate.stderr)
 
     # 2. the `web` service, on a free loopback port instead of 0.0.0.0:8000
@@ -259,16 +313,24 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
     command[command.index("--port") + 1] = str(port)
     log_path = tmp_path / "web.log"
     with log_path.open("wb") as log:
-        web = subprocess.Popen(run_command(command), env=env, cwd=tmp_path, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+        web = subprocess.Popen(
+            run_command(command),
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 90
         while True:
             if web.poll() is not None:
-                pytest.fail(f"`{' '.join(command)}` exited with {web.returncode}:\n"
-                            + log_path.read_text(errors="replace"))
+                pytest.fail(
+                    f"`{' '.join(command)}` exited with {web.returncode}:\n"
+                    + log_path.read_text(errors="replace")
+                )
             try:
                 status, body = get(f"{base}/healthz", timeout=2)
                 if status == 200:
@@ -276,8 +338,10 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("web app did not answer /healthz within 90 s:\n"
-                            + log_path.read_text(errors="replace"))
+                pytest.fail(
+                    "web app did not answer /healthz within 90 s:\n"
+                    + log_path.read_text(errors="replace")
+                )
             time.sleep(0.3)
 
         assert json.loads(body) == {"status": "ok", "database": "ok"}
@@ -294,7 +358,8 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
             workers = descendants | {g for c in descendants for g in _children(c)}
             assert len(descendants) >= 2, (
                 f"--workers 2 should start 2 worker processes, found {sorted(descendants)}\n"
-                + log_path.read_text(errors="replace"))
+                + log_path.read_text(errors="replace")
+            )
     finally:
         if web.poll() is None:
             web.send_signal(signal.SIGTERM)
@@ -306,8 +371,10 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
             except ProcessLookupError:
                 pass
             web.wait(timeout=10)
-            pytest.fail("web app did not stop within 30 s of SIGTERM:\n"
-                        + log_path.read_text(errors="replace"))
+            pytest.fail(
+                "web app did not stop within 30 s of SIGTERM:\n"
+                + log_path.read_text(errors="replace")
+            )
 
     # 3. a clean stop: no worker process left behind
     deadline = time.monotonic() + 10

@@ -122,9 +122,7 @@ class WebI18n:
         return self.environments.get(language) or self.environments[DEFAULT_LANGUAGE]
 
     def gettext(self, language: str, message: str) -> str:
-        return self.translations.get(language, self.translations[DEFAULT_LANGUAGE]).gettext(
-            message
-        )
+        return self.translations.get(language, self.translations[DEFAULT_LANGUAGE]).gettext(message)
 
 
 def parse_accept_language(header: str | None) -> list[str]:

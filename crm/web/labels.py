@@ -99,6 +99,8 @@ LABELS: dict[str, dict[str, str]] = {
         "stage_change": N_("Stage"),
         "consent": N_("Consent"),
         "referral": N_("Referral"),
+        "message_in": N_("Message received"),
+        "message_out": N_("Message sent"),
     },
 }
 

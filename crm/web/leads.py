@@ -105,20 +105,24 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
         ((code, segment_label(code, language, vocab)) for code in vocab),
         key=lambda pair: pair[1].casefold(),
     )
-    return render(request, "leads/list.html", {
-        "leads": leads,
-        "total": total,
-        "page": page,
-        "pages": pages,
-        "prev_url": form.query(min(page - 1, pages)) if page > 1 else None,
-        "next_url": form.query(page + 1) if page < pages else None,
-        "f": form,
-        "filtered": form.active,
-        "stages": [s.value for s in Stage],
-        "languages": [lang.value for lang in Language],
-        "segments": segments,
-        "regions": [r.value for r in Region],
-    })
+    return render(
+        request,
+        "leads/list.html",
+        {
+            "leads": leads,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "prev_url": form.query(min(page - 1, pages)) if page > 1 else None,
+            "next_url": form.query(page + 1) if page < pages else None,
+            "f": form,
+            "filtered": form.active,
+            "stages": [s.value for s in Stage],
+            "languages": [lang.value for lang in Language],
+            "segments": segments,
+            "regions": [r.value for r in Region],
+        },
+    )
 
 
 def _lead_id(raw: str) -> int:
@@ -154,16 +158,21 @@ async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLR
     )
     partner_id = lead.referring_partner_id  # type: ignore[attr-defined]
     partner = await PartnerOrganisation.get_or_none(id=partner_id) if partner_id else None
-    return render(request, "leads/detail.html", {
-        "lead": lead,
-        "segments": [segment_label(code, language, vocab) for code in codes],
-        "consents": consents,
-        "employment_service": geo.REGIONS[Region(lead.region)].employment_service
-        if lead.region else None,
-        "timeline": items,
-        "people": people,
-        "assigned_agent": people.get(lead.assigned_agent_id),  # type: ignore[attr-defined]
-        "referring_partner": partner.name if partner else None,
-        "sees_notes": actor.sees_notes,
-        "our_name": settings.ORGANISATION_NAME,
-    })
+    return render(
+        request,
+        "leads/detail.html",
+        {
+            "lead": lead,
+            "segments": [segment_label(code, language, vocab) for code in codes],
+            "consents": consents,
+            "employment_service": geo.REGIONS[Region(lead.region)].employment_service
+            if lead.region
+            else None,
+            "timeline": items,
+            "people": people,
+            "assigned_agent": people.get(lead.assigned_agent_id),  # type: ignore[attr-defined]
+            "referring_partner": partner.name if partner else None,
+            "sees_notes": actor.sees_notes,
+            "our_name": settings.ORGANISATION_NAME,
+        },
+    )

@@ -54,7 +54,8 @@ async def login_page(request: Request, next: str | None = None) -> Response:  # 
     if await signed_in(request) is not None:
         return _redirect(target)
     return render(
-        request, "auth/login.html",
+        request,
+        "auth/login.html",
         {"email": "", "error": False, "next": target if target != "/" else ""},
     )
 
@@ -69,7 +70,8 @@ async def login(request: Request) -> Response:
     user = await authenticate(email, password) if email and password else None
     if user is None:
         return render(
-            request, "auth/login.html",
+            request,
+            "auth/login.html",
             {"email": email, "error": True, "next": target if target != "/" else ""},
         )
     language = user.ui_language if is_ui_language(user.ui_language) else DEFAULT_LANGUAGE
@@ -113,8 +115,9 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 async def _csrf_refused(request: Request, exc: Exception) -> HTMLResponse:
     await signed_in(request)
-    return render(request, "base/error.html", {"status": 403, "csrf_refused": True},
-                  status_code=403)
+    return render(
+        request, "base/error.html", {"status": 403, "csrf_refused": True}, status_code=403
+    )
 
 
 async def _page_error(request: Request, exc: Exception) -> HTMLResponse:
@@ -123,12 +126,24 @@ async def _page_error(request: Request, exc: Exception) -> HTMLResponse:
     return render_error(request, exc.status_code)
 
 
+# Machine-to-machine paths never use the page session: no cookie to read, sign or set there.
+_SESSIONLESS = ("/api/", "/webhooks/", "/static/", "/healthz")
+
+
+class PageSessionMiddleware(SessionMiddleware):
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"].startswith(_SESSIONLESS):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def install_web(app: FastAPI) -> None:
     """Add the session middleware, the page routes and their HTML error pages to the app."""
     from crm.web.leads import router as leads_router
 
     install_renderer(app)
-    app.add_middleware(SessionMiddleware, **session_middleware_options(settings))
+    app.add_middleware(PageSessionMiddleware, **session_middleware_options(settings))
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PageError, _page_error)

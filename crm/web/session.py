@@ -82,9 +82,7 @@ async def signed_in(request: Request) -> WebUser | None:
     web_user = None
     user_id = request.session.get(USER_KEY)
     if isinstance(user_id, int) and 0 < user_id < 2**31:
-        user = await User.get_or_none(id=user_id, is_active=True).prefetch_related(
-            "organisation"
-        )
+        user = await User.get_or_none(id=user_id, is_active=True).prefetch_related("organisation")
         if user is not None:
             web_user = WebUser(user, actor_for_user(user))
         else:

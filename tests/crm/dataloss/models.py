@@ -13,8 +13,9 @@ class Household(Model):
 
 class Member(Model):
     id = fields.IntField(primary_key=True)
-    household = fields.ForeignKeyField("crm.Household", related_name="members",
-                                       on_delete=fields.CASCADE)
+    household = fields.ForeignKeyField(
+        "crm.Household", related_name="members", on_delete=fields.CASCADE
+    )
     first_name = fields.CharField(max_length=120)
 
     class Meta:

@@ -22,8 +22,9 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD,
-                next_path: str | None = None) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, next_path: str | None = None
+) -> httpx.Response:
     page = await client.get("/login")
     form = {"csrf_token": csrf_from(page.text), "email": email, "password": password}
     if next_path is not None:
@@ -45,7 +46,8 @@ def sign_in(client) -> Callable[..., Awaitable[httpx.Response]]:
 def make_partner_user(make_partner) -> Callable[..., Awaitable[User]]:
     async def _make(email: str = "partner.user@example.org") -> User:
         org = await make_partner(name="CPAS de Saint-Gilles")
-        return await auth.create_user(email, Role.PARTNER, password=PASSWORD,
-                                      organisation_name=org.name, first_name="Lies")
+        return await auth.create_user(
+            email, Role.PARTNER, password=PASSWORD, organisation_name=org.name, first_name="Lies"
+        )
 
     return _make

@@ -24,8 +24,12 @@ from .conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,10 +52,23 @@ def _uvicorn(port: int, log: Path) -> Iterator[subprocess.Popen]:
     """The real app in its own process, on the test database; stopped at the end."""
     with log.open("wb") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "crm.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=PROJECT_ROOT, env={**os.environ, "DATABASE_URL": DATABASE_URL},
-            stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "crm.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": DATABASE_URL},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield server
@@ -86,13 +103,22 @@ async def test_phone_browser_signs_in_switches_to_dutch_and_opens_a_lead(
     client, make_caller, tmp_path
 ):
     playwright_api = pytest.importorskip("playwright.async_api")
-    agent = await make_caller(Role.AGENT, email="sofie@example.org", first_name="Sofie",
-                              last_name="Claes")
-    created = await client.post("/api/v1/leads", headers=agent.headers, json={
-        "first_name": "Amina", "last_name": "Benali", "phone": "0470 12 34 56",
-        "postcode": "1080", "language": "fr", "segments": ["women"],
-        "consents": [{"purpose": "sms", "granted": True}],
-    })
+    agent = await make_caller(
+        Role.AGENT, email="sofie@example.org", first_name="Sofie", last_name="Claes"
+    )
+    created = await client.post(
+        "/api/v1/leads",
+        headers=agent.headers,
+        json={
+            "first_name": "Amina",
+            "last_name": "Benali",
+            "phone": "0470 12 34 56",
+            "postcode": "1080",
+            "language": "fr",
+            "segments": ["women"],
+            "consents": [{"purpose": "sms", "granted": True}],
+        },
+    )
     assert created.status_code == 201, created.text
     lead_id = created.json()["id"]
 
@@ -104,8 +130,9 @@ async def test_phone_browser_signs_in_switches_to_dutch_and_opens_a_lead(
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                page = await browser.new_page(viewport={"width": 360, "height": 740},
-                                              locale="fr-BE")
+                page = await browser.new_page(
+                    viewport={"width": 360, "height": 740}, locale="fr-BE"
+                )
                 page.set_default_timeout(15_000)
                 expect = playwright_api.expect
 

@@ -13,8 +13,10 @@ from .conftest import csrf_from
 
 async def _switch(client, language: str, next_path: str = "/leads"):
     page = await client.get("/login")
-    return await client.post("/language", data={
-        "csrf_token": csrf_from(page.text), "language": language, "next": next_path})
+    return await client.post(
+        "/language",
+        data={"csrf_token": csrf_from(page.text), "language": language, "next": next_path},
+    )
 
 
 async def test_language_switch_renders_dutch(client, make_caller, sign_in):
@@ -22,8 +24,9 @@ async def test_language_switch_renders_dutch(client, make_caller, sign_in):
     await sign_in(agent.user)
     page = await client.get("/leads")
     assert '<html lang="fr">' in page.text and "Personnes" in page.text
-    response = await client.post("/language", data={
-        "csrf_token": csrf_from(page.text), "language": "nl", "next": "/leads"})
+    response = await client.post(
+        "/language", data={"csrf_token": csrf_from(page.text), "language": "nl", "next": "/leads"}
+    )
     assert response.status_code == 303 and response.headers["location"] == "/leads"
     dutch = await client.get("/leads")
     assert '<html lang="nl">' in dutch.text
@@ -118,8 +121,9 @@ def test_every_string_in_the_code_and_templates_is_in_the_catalogue():
         method_map, options_map = parse_mapping_cfg(fh)
     found = {
         message if isinstance(message, str) else tuple(message)
-        for _file, _line, message, _comments, _context
-        in extract_from_dir(root, method_map, options_map)
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            root, method_map, options_map
+        )
     }
     catalogue = {m.id if isinstance(m.id, str) else tuple(m.id) for m in _catalog("fr") if m.id}
     assert found == catalogue, {"missing": found - catalogue, "stale": catalogue - found}

@@ -18,8 +18,9 @@ async def test_agent_sees_only_their_own_leads(client, make_caller, sign_in):
     other = await make_caller(Role.AGENT)
     await _lead(client, agent, first_name="Amina", last_name="Benali", phone="0470 12 34 56")
     await _lead(client, agent, first_name="Jan", last_name="Peeters", phone="0470 12 34 57")
-    hidden = await _lead(client, other, first_name="Karim", last_name="Haddad",
-                         phone="0470 99 99 99")
+    hidden = await _lead(
+        client, other, first_name="Karim", last_name="Haddad", phone="0470 99 99 99"
+    )
     await sign_in(agent.user)
     page = await client.get("/leads")
     assert page.status_code == 200
@@ -31,8 +32,15 @@ async def test_agent_sees_only_their_own_leads(client, make_caller, sign_in):
 async def test_coordinator_sees_everyone_and_filters_work(client, make_caller, sign_in):
     agent = await make_caller(Role.AGENT)
     coordinator = await make_caller(Role.COORDINATOR)
-    await _lead(client, agent, first_name="Amina", phone="0470 12 34 56", postcode="1080",
-                language="fr", segments=["women"])
+    await _lead(
+        client,
+        agent,
+        first_name="Amina",
+        phone="0470 12 34 56",
+        postcode="1080",
+        language="fr",
+        segments=["women"],
+    )
     await _lead(client, agent, first_name="Jan", phone="0470 12 34 57", postcode="9000")
     await _lead(client, agent, first_name="Monika", phone="0470 12 34 58", postcode="4700")
     await sign_in(coordinator.user)
@@ -62,16 +70,27 @@ async def test_list_pages_by_fifty(client, make_caller, sign_in):
 
 async def test_lead_page_shows_facts_and_timeline(client, make_caller, sign_in):
     agent = await make_caller(Role.AGENT)
-    lead = await _lead(client, agent, first_name="Amina", last_name="Benali",
-                       phone="0470 12 34 56", postcode="1080", language="fr",
-                       segments=["women", "job_seeker"], notes="Wants to open a bakery",
-                       consents=[{"purpose": "sms", "granted": True}])
-    logged = await client.post(f"/api/v1/leads/{lead['id']}/interactions", headers=agent.headers,
-                               json={"kind": "call", "channel": "phone",
-                                     "notes": "Called back on Monday"})
+    lead = await _lead(
+        client,
+        agent,
+        first_name="Amina",
+        last_name="Benali",
+        phone="0470 12 34 56",
+        postcode="1080",
+        language="fr",
+        segments=["women", "job_seeker"],
+        notes="Wants to open a bakery",
+        consents=[{"purpose": "sms", "granted": True}],
+    )
+    logged = await client.post(
+        f"/api/v1/leads/{lead['id']}/interactions",
+        headers=agent.headers,
+        json={"kind": "call", "channel": "phone", "notes": "Called back on Monday"},
+    )
     assert logged.status_code == 201, logged.text
-    moved = await client.patch(f"/api/v1/leads/{lead['id']}", headers=agent.headers,
-                               json={"stage": "contacted"})
+    moved = await client.patch(
+        f"/api/v1/leads/{lead['id']}", headers=agent.headers, json={"stage": "contacted"}
+    )
     assert moved.status_code == 200, moved.text
     await sign_in(agent.user)
     page = await client.get(f"/leads/{lead['id']}")
@@ -84,7 +103,7 @@ async def test_lead_page_shows_facts_and_timeline(client, make_caller, sign_in):
     assert "Messages SMS" in html and "donné" in html
     assert "Wants to open a bakery" in html and "Called back on Monday" in html
     # Timeline, newest first: the stage change, then the call, then the creation.
-    timeline = html[html.index('class="timeline"'):]
+    timeline = html[html.index('class="timeline"') :]
     assert timeline.index("Rencontré·e → Contacté·e") < timeline.index("Appel · Téléphone")
     assert timeline.index("Appel · Téléphone") < timeline.rindex("Rencontré·e")
 
@@ -92,10 +111,14 @@ async def test_lead_page_shows_facts_and_timeline(client, make_caller, sign_in):
 async def test_marketing_does_not_see_notes(client, make_caller, sign_in):
     agent = await make_caller(Role.AGENT)
     marketing = await make_caller(Role.MARKETING)
-    lead = await _lead(client, agent, first_name="Amina", phone="0470 12 34 56",
-                       notes="Private remark")
-    await client.post(f"/api/v1/leads/{lead['id']}/interactions", headers=agent.headers,
-                      json={"kind": "call", "channel": "phone", "notes": "Call notes"})
+    lead = await _lead(
+        client, agent, first_name="Amina", phone="0470 12 34 56", notes="Private remark"
+    )
+    await client.post(
+        f"/api/v1/leads/{lead['id']}/interactions",
+        headers=agent.headers,
+        json={"kind": "call", "channel": "phone", "notes": "Call notes"},
+    )
     await sign_in(marketing.user)
     page = await client.get(f"/leads/{lead['id']}")
     assert page.status_code == 200

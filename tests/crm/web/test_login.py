@@ -65,8 +65,9 @@ async def test_login_without_csrf_token_is_refused(client, make_caller):
 async def test_login_with_a_wrong_csrf_token_is_refused(client, make_caller):
     agent = await make_caller(Role.AGENT)
     await client.get("/login")
-    response = await client.post("/login", data={
-        "csrf_token": "x" * 43, "email": agent.user.email, "password": PASSWORD})
+    response = await client.post(
+        "/login", data={"csrf_token": "x" * 43, "email": agent.user.email, "password": PASSWORD}
+    )
     assert response.status_code == 403
 
 

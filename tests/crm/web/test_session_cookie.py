@@ -33,8 +33,10 @@ async def _cookie_from_app(config: Settings) -> str:
         request.session["x"] = 1
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/", touch)], middleware=[
-        Middleware(SessionMiddleware, **session_middleware_options(config))])
+    app = Starlette(
+        routes=[Route("/", touch)],
+        middleware=[Middleware(SessionMiddleware, **session_middleware_options(config))],
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         return (await client.get("/")).headers["set-cookie"]
