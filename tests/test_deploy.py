@@ -285,6 +285,97 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def request_json(
+    method: str, url: str, body: dict | None = None, token: str | None = None
+) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _two_workers_send_a_staff_reply(
+    services: dict[str, str], env: dict[str, str], cwd: Path, base: str
+) -> None:
+    """The `worker` service (two replicas) beside the web app: a reply written through the API
+    is sent by one of them (the console channel: no provider account in this test)."""
+
+    def cli(*args: str, stdin: str = "") -> str:
+        done = subprocess.run(
+            run_command(["passerelle", *args]),
+            env=env,
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    cli(
+        "createuser",
+        "ops@example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="deploy test password\n",
+    )
+    token = cli("token", "create", "ops@example.org")
+    worker_env = {**env, "LOG_LEVEL": "INFO"}
+    workers = [
+        subprocess.Popen(
+            run_command(compose_command(services["worker"])),
+            env=worker_env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        status, lead = request_json(
+            "POST", f"{base}/api/v1/leads", {"first_name": "Awa", "phone": "0470 12 34 56"}, token
+        )
+        assert status == 201, lead
+        status, message = request_json(
+            "POST",
+            f"{base}/api/v1/leads/{lead['id']}/messages",
+            {"channel": "sms", "body": "Bonjour Awa, à jeudi !"},
+            token,
+        )
+        assert status == 201, message
+        deadline = time.monotonic() + 60
+        while message.get("status") != "sent" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            status, page = request_json(
+                "GET", f"{base}/api/v1/leads/{lead['id']}/messages", token=token
+            )
+            message = page["items"][0]
+        assert message["status"] == "sent" and message["provider"] == "console", message
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        logs = []
+        for worker in workers:
+            try:
+                _, err = worker.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                _, err = worker.communicate()
+            logs.append(err)
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log
+        assert "dispatcher" in log and "stopped" in log, log
+
+
 def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url, tmp_path):
     services = compose_services()
     env = clean_env(
@@ -352,6 +443,8 @@ def test_deployment_migrates_then_serves_with_several_workers(fresh_postgres_url
         assert status == 200, body[:500]
         status, body = get(f"{base}/openapi.json")
         assert status == 200 and json.loads(body)["info"]["title"]
+
+        _two_workers_send_a_staff_reply(services, env, tmp_path, base)
 
         if Path(f"/proc/{web.pid}/task").exists():
             descendants = _children(web.pid)
