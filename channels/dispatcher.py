@@ -21,9 +21,12 @@ import os
 import random
 import socket
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from channels import outbox
+from channels.base import Channel as Provider
 from channels.base import Outgoing, ReconcileLater, SendOutcome, SendResult
 from channels.consent import channel_consent, set_channel_consent
 from channels.hours import in_quiet_hours
@@ -178,7 +181,7 @@ class Dispatcher:
             self._start(self._deliver(name, row, consent.get(row.lead_id)), name, row.segments)
         return len(rows)
 
-    def _start(self, coro, name: Channel, units: int) -> None:  # type: ignore[no-untyped-def]
+    def _start(self, coro: Coroutine[Any, Any, None], name: Channel, units: int) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
 
@@ -228,17 +231,11 @@ class Dispatcher:
             # blindly.
             log.exception("outbox %s: delivering message %s failed", name, row.id)
 
-    async def _record(self, channel, row: outbox.Claimed, result: SendResult) -> None:  # type: ignore[no-untyped-def]
+    async def _record(self, channel: Provider, row: outbox.Claimed, result: SendResult) -> None:
         name = Channel(row.channel)
         if result.outcome is SendOutcome.SENT:
             self.sent += 1
-            await outbox.mark_sent(
-                row.id,
-                self.worker_id,
-                provider=channel.provider,
-                provider_id=result.provider_id or "",
-                provider_status=result.provider_status,
-            )
+            await self._mark_sent(channel, row, result)
         elif result.outcome is SendOutcome.RETRYABLE:
             if result.retry_after:
                 self.limiters[name].pause(result.retry_after)
@@ -274,7 +271,7 @@ class Dispatcher:
                 method = "carrier_opt_out" if name == Channel.SMS else "bot_blocked"
                 await set_channel_consent(lead, name, granted=False, method=method)
 
-    async def _reconcile(self, channel, row: outbox.Claimed, *, expired: bool) -> bool:  # type: ignore[no-untyped-def]
+    async def _reconcile(self, channel: Provider, row: outbox.Claimed, *, expired: bool) -> bool:
         """True when the row's fate is settled (sent, or unknown); False to send it now."""
         try:
             found = await channel.reconcile(_outgoing(row), since=row.created_at)
@@ -294,15 +291,18 @@ class Dispatcher:
             )
             return True
         if found.outcome is SendOutcome.SENT:
-            await outbox.mark_sent(
-                row.id,
-                self.worker_id,
-                provider=channel.provider,
-                provider_id=found.provider_id or "",
-                provider_status=found.provider_status,
-            )
+            await self._mark_sent(channel, row, found)
             return True
         return False
+
+    async def _mark_sent(self, channel: Provider, row: outbox.Claimed, result: SendResult) -> None:
+        await outbox.mark_sent(
+            row.id,
+            self.worker_id,
+            provider=channel.provider,
+            provider_id=result.provider_id or "",
+            provider_status=result.provider_status,
+        )
 
     async def _reclaim(self, name: Channel) -> int:
         rows = await outbox.claim_expired(

@@ -205,7 +205,8 @@ async def answer(
         if found:
             keyword, keyword_language = found
     language = lead.language or keyword_language
-    if language and not lead.language and keyword_language:
+    if keyword_language and not lead.language:
+        # "STOPPEN" from someone we knew nothing about: they read Dutch.
         await Lead.filter(id=lead.id).update(language=keyword_language)
         lead.language = keyword_language  # type: ignore[assignment]
     queued: list[OutboxMessage] = []
