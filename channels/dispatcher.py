@@ -31,7 +31,7 @@ from channels.base import Outgoing, ReconcileLater, SendOutcome, SendResult
 from channels.consent import channel_consent, set_channel_consent
 from channels.hours import in_quiet_hours
 from channels.models import Channel, MessageKind, OutboxStatus, WorkerHeartbeat
-from channels.ratelimit import ChatGate, WindowLimiter
+from channels.ratelimit import SEND_STAMP, ChatGate, Ticket, WindowLimiter
 from channels.registry import ChannelSet
 from crm.config import settings
 from crm.people.models import Lead
@@ -213,16 +213,11 @@ class Dispatcher:
                 if await self._reconcile(channel, row, expired=False):
                     return
             if name == Channel.TELEGRAM:
-                await self.chat_gate.wait(row.address)
-            await self.limiters[name].acquire(row.segments)
-            if _lease_half_gone(row, self.lease_seconds):
-                await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
-            async with self._slots:
-                if channel.provider == "telegram":
-                    # Telegram cannot be asked afterwards whether a message arrived: mark the
-                    # hand-over, so that a crash before it can still be sent safely.
-                    await outbox.mark_started(row.id, self.worker_id, provider=channel.provider)
-                result = await channel.send(_outgoing(row))
+                async with self.chat_gate.turn(row.address) as left_at:
+                    result, ticket = await self._send(channel, name, row)
+                    left_at(ticket.at)
+            else:
+                result, _ = await self._send(channel, name, row)
             await self._record(channel, row, result)
         except asyncio.CancelledError:
             raise
@@ -230,6 +225,27 @@ class Dispatcher:
             # The row stays `sending`; its lease expires and it is reconciled, never resent
             # blindly.
             log.exception("outbox %s: delivering message %s failed", name, row.id)
+
+    async def _send(
+        self, channel: Provider, name: Channel, row: outbox.Claimed
+    ) -> tuple[SendResult, Ticket]:
+        ticket = await self.limiters[name].acquire(row.segments)
+        try:
+            if _lease_half_gone(row, self.lease_seconds):
+                await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
+            async with self._slots:
+                if channel.provider == "telegram":
+                    # Telegram cannot be asked afterwards whether a message arrived: mark the
+                    # hand-over, so that a crash before it can still be sent safely.
+                    await outbox.mark_started(row.id, self.worker_id, provider=channel.provider)
+                # The provider client's trace hook stamps the ticket when the request leaves.
+                token = SEND_STAMP.set(ticket.stamp)
+                try:
+                    return await channel.send(_outgoing(row)), ticket
+                finally:
+                    SEND_STAMP.reset(token)
+        finally:
+            ticket.done()
 
     async def _record(self, channel: Provider, row: outbox.Claimed, result: SendResult) -> None:
         name = Channel(row.channel)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
+from aiogram import __version__ as aiogram_version
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -24,14 +25,35 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
+from aiohttp import ClientSession
+from aiohttp.hdrs import USER_AGENT
+from aiohttp.http import SERVER_SOFTWARE
 
 from channels.base import Outgoing, SendOutcome, SendResult
+from channels.ratelimit import send_time_trace
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
 
+class TracedSession(AiohttpSession):
+    """aiogram's session with the send-time hook of the rate limiter (channels.ratelimit).
+    aiogram builds its aiohttp session itself and offers no option for trace configs."""
+
+    async def create_session(self) -> ClientSession:
+        if self._should_reset_connector:
+            await self.close()
+        if self._session is None or self._session.closed:
+            self._session = ClientSession(
+                connector=self._connector_type(**self._connector_init),
+                headers={USER_AGENT: f"{SERVER_SOFTWARE} aiogram/{aiogram_version}"},
+                trace_configs=[send_time_trace()],
+            )
+            self._should_reset_connector = False
+        return self._session
+
+
 def make_bot(token: str, api_base: str, *, timeout: float) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
+    session = TracedSession(api=TelegramAPIServer.from_base(api_base.rstrip("/")))
     session.timeout = timeout
     return Bot(token, session=session)
 

@@ -19,6 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from channels.base import Outgoing, ReconcileLater, SendOutcome, SendResult
+from channels.ratelimit import send_time_trace
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class RebasedTwilioHttpClient(AsyncTwilioHttpClient):
     client's timeout (twilio's generated API passes none, which would mean waiting forever)."""
 
     def __init__(self, base_url: str, *, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=timeout, trace_configs=[send_time_trace()])
         parts = urlsplit(base_url.rstrip("/"))
         self._scheme, self._netloc = parts.scheme, parts.netloc
         self._prefix = parts.path

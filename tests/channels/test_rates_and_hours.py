@@ -34,7 +34,8 @@ async def test_window_limiter_never_exceeds_the_rate_in_any_second():
     starts: list[tuple[float, float]] = []
 
     async def one(units: int) -> None:
-        await limiter.acquire(units)
+        ticket = await limiter.acquire(units)
+        ticket.done()
         starts.append((time.monotonic(), units))
 
     await asyncio.gather(*(one(1 if i % 5 else 3) for i in range(60)))
@@ -48,8 +49,8 @@ async def test_window_limiter_never_exceeds_the_rate_in_any_second():
 async def test_a_message_larger_than_a_second_of_rate_waits_its_turn():
     limiter = WindowLimiter(5)
     t0 = time.monotonic()
-    await limiter.acquire(11)  # an 11-segment SMS at 5 segments/s
-    await limiter.acquire(1)
+    (await limiter.acquire(11)).done()  # an 11-segment SMS at 5 segments/s
+    (await limiter.acquire(1)).done()
     assert time.monotonic() - t0 >= 2.0
 
 
@@ -61,13 +62,32 @@ async def test_retry_after_pauses_the_limiter():
     assert time.monotonic() - t0 >= 0.29
 
 
+async def test_a_unit_counts_from_when_it_left_not_when_it_was_granted():
+    limiter = WindowLimiter(2)
+    first = await limiter.acquire(1)
+    second = await limiter.acquire(1)
+    second.done()
+    await asyncio.sleep(0.3)  # the first request was slow to leave (a new connection)
+    first.stamp()
+    t0 = time.monotonic()
+    (await limiter.acquire(1)).done()
+    # The third waits a full second after the second left, and then the first's second ends
+    # 0.3 s later: the window never holds three.
+    assert time.monotonic() - t0 >= 0.65
+    late = time.monotonic()
+    (await limiter.acquire(1)).done()
+    assert time.monotonic() - late >= 0.25
+
+
 async def test_one_chat_gets_at_most_one_message_per_second():
     gate = ChatGate()
     stamps: dict[str, list[float]] = {"a": [], "b": []}
 
     async def one(chat: str) -> None:
-        await gate.wait(chat)
-        stamps[chat].append(time.monotonic())
+        async with gate.turn(chat) as left_at:
+            now = time.monotonic()
+            stamps[chat].append(now)
+            left_at(now)
 
     await asyncio.gather(*(one(c) for c in ["a", "a", "a", "b", "b"]))
     for chat, times in stamps.items():
@@ -209,3 +229,20 @@ async def test_console_channel_records_and_never_drops():
 
 def test_now_is_utc():
     assert outbox.now().tzinfo is UTC
+
+
+async def test_messages_to_one_chat_queued_at_different_times_still_take_turns():
+    gate = ChatGate()
+    left: list[float] = []
+
+    async def one(delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with gate.turn("chat") as left_at:
+            now = time.monotonic()
+            left.append(now)
+            left_at(now)
+
+    # Later arrivals come while earlier ones hold or have just handed over the turn.
+    await asyncio.gather(*(one(d) for d in (0, 0, 0.01, 0.5, 1.02, 1.03)))
+    left.sort()
+    assert all(b - a >= 1.0 for a, b in zip(left, left[1:], strict=False)), left

@@ -123,6 +123,7 @@ class TelegramStandin(StandinServer):
 
     # ----------------------------------------------------------------- dispatch
     async def _api(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # the provider counts its rate limits on arrival
         await self._delay()
         if request.match_info["token"] != self.token:
             return tg_error(401)
@@ -145,7 +146,7 @@ class TelegramStandin(StandinServer):
         if fault and "status" in fault:
             retry_after = int(fault.get("retry_after", 3))
             return tg_error(int(fault["status"]), fault.get("description"), retry_after)
-        outcome = handler(params)
+        outcome = handler({**params, "_arrived": arrived})
         if isinstance(outcome, web.Response):
             return outcome
         if fault and "accept_then_hang" in fault:
@@ -195,7 +196,7 @@ class TelegramStandin(StandinServer):
                 "parse_mode": params.get("parse_mode"),
                 "reply_markup": markup,
                 "date": date,
-                "t": time.monotonic(),
+                "t": params.get("_arrived", time.monotonic()),
             }
         )
         return self._message(chat_id, message_id, date, text, params.get("parse_mode"), markup)

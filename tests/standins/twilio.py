@@ -135,6 +135,7 @@ class TwilioStandin(StandinServer):
 
     # ----------------------------------------------------------------- handlers
     async def _create(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # the provider counts its rate limit on arrival
         await self._delay()
         if (denied := self._guard(request)) is not None:
             return denied
@@ -177,7 +178,7 @@ class TwilioStandin(StandinServer):
             "api_version": "2010-04-01",
             "subresource_uris": {"media": uri + "/Media.json", "feedback": uri + "/Feedback.json"},
             "status_callback": form.get("StatusCallback"),
-            "t": time.monotonic(),
+            "t": arrived,
         }
         answer = self._resource(message)
         with self._lock:
