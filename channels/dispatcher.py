@@ -86,6 +86,8 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._pending = {Channel.SMS: 0, Channel.TELEGRAM: 0}  # claimed, not finished (units)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Claimed rows not yet handed to a provider (waiting for their turn at the rate).
+        self._waiting: dict[asyncio.Task[None], int] = {}
         self._wake = asyncio.Event()
         self._room = {name: asyncio.Event() for name in self._rates}
         self.sent = 0  # messages this dispatcher handed to a provider (for logs and benches)
@@ -112,12 +114,25 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self._release_waiting()
             # Let sends in flight finish and record their outcome (bounded by the timeout).
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=settings.PROVIDER_TIMEOUT_SECONDS + 5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._forget_heartbeat(), timeout=5)
             log.info("dispatcher %s stopped after %d messages", self.worker_id, self.sent)
+
+    async def _release_waiting(self) -> None:
+        """On stop, rows still waiting for their turn go back to the queue at once, for another
+        worker (or the next start) to send, instead of waiting out their lease."""
+        waiting = dict(self._waiting)
+        if not waiting:
+            return
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        released = await outbox.release(list(waiting.values()), self.worker_id)
+        log.info("dispatcher %s: %d waiting message(s) back in the queue", self.worker_id, released)
 
     async def drain(self, *, max_seconds: float = 30.0) -> int:
         """Send everything that is due now, then return (tests and the CLI's one-shot mode)."""
@@ -178,15 +193,21 @@ class Dispatcher:
         consent = await channel_consent([r.lead_id for r in rows], name)
         for row in rows:
             self._pending[name] += row.segments
-            self._start(self._deliver(name, row, consent.get(row.lead_id)), name, row.segments)
+            self._start(
+                self._deliver(name, row, consent.get(row.lead_id)), name, row.segments, row.id
+            )
         return len(rows)
 
-    def _start(self, coro: Coroutine[Any, Any, None], name: Channel, units: int) -> None:
+    def _start(
+        self, coro: Coroutine[Any, Any, None], name: Channel, units: int, row_id: int
+    ) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
+        self._waiting[task] = row_id
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
+            self._waiting.pop(t, None)
             self._pending[name] -= units
             self._room[name].set()
 
@@ -234,6 +255,9 @@ class Dispatcher:
             if _lease_half_gone(row, self.lease_seconds):
                 await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
             async with self._slots:
+                task = asyncio.current_task()
+                if task is not None:
+                    self._waiting.pop(task, None)  # from here on it is the provider's
                 if channel.provider == "telegram":
                     # Telegram cannot be asked afterwards whether a message arrived: mark the
                     # hand-over, so that a crash before it can still be sent safely.

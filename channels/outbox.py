@@ -274,6 +274,20 @@ async def mark_final(
     )
 
 
+async def release(row_ids: list[int], worker_id: str) -> int:
+    """Give back rows this worker claimed but never handed to a provider (it is stopping)."""
+    if not row_ids:
+        return 0
+    marks = ", ".join(f"${i}" for i in range(2, 2 + len(row_ids)))
+    sql = _sql(
+        "UPDATE outbox_message SET status = 'queued', leased_by = NULL, lease_until = NULL, "
+        "provider = NULL, attempts = attempts - 1 "
+        f"WHERE leased_by = $1 AND status = 'sending' AND id IN ({marks})"
+    )
+    count, _ = await connections.get("default").execute_query(sql, [worker_id, *row_ids])
+    return count
+
+
 async def mark_started(row_id: int, worker_id: str, *, provider: str) -> None:
     """Record that this try reaches the provider now. A row left `sending` without it was
     never handed over and is safe to send again; with it, only the provider can tell."""

@@ -173,3 +173,29 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_stopping_puts_back_what_waits_for_its_turn(app, make_lead, twilio_standin):
+    import asyncio
+
+    from channels.dispatcher import Dispatcher
+
+    slow = Dispatcher(app.state.channels, sms_rate=1, idle_seconds=0.05)
+    leads = [await make_lead() for _ in range(5)]
+    rows = [await queue(lead) for lead in leads]
+    stop = asyncio.Event()
+    running = asyncio.create_task(slow.run(stop))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if twilio_standin.messages():
+            break
+    stop.set()
+    await asyncio.wait_for(running, timeout=20)
+    statuses = []
+    for row in rows:
+        await row.refresh_from_db()
+        statuses.append((row.status, row.attempts))
+    sent = [s for s in statuses if s[0] == OutboxStatus.SENT]
+    assert len(sent) == len(twilio_standin.messages()) >= 1
+    # The others never reached Twilio: queued again at once, the try not counted.
+    assert all(s == (OutboxStatus.QUEUED, 0) for s in statuses if s[0] != OutboxStatus.SENT)
