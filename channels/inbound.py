@@ -33,6 +33,9 @@ from crm.people.service import find_or_create_lead
 log = logging.getLogger(__name__)
 
 PREVIEW_LENGTH = 160
+# After-hours acknowledgements already queued (by key), oldest first; bounded.
+_ACKNOWLEDGED: dict[str, None] = {}
+_ACKNOWLEDGED_MAX = 20_000
 
 
 @dataclass
@@ -224,12 +227,23 @@ async def answer(
         return queued
     if not in_office_hours(message.received_at):
         opening = next_opening(message.received_at)
-        body = text("after_hours", language, opening=opening_phrase(opening, language))
-        # One per person per closed period: the key is the opening it announces.
+        # One per person per closed period: the key is the opening it announces. A person who
+        # writes ten times in the night costs one lookup in this process, not ten queries
+        # (the unique key still decides across processes).
         key = f"after-hours:{lead.id}:{opening.date().isoformat()}"
-        row = await _auto(lead, channel, body, key)
-        queued.append(row)
+        if key not in _ACKNOWLEDGED:
+            body = text("after_hours", language, opening=opening_phrase(opening, language))
+            row = await _auto(lead, channel, body, key)
+            _ACKNOWLEDGED[key] = None
+            if len(_ACKNOWLEDGED) > _ACKNOWLEDGED_MAX:
+                del _ACKNOWLEDGED[next(iter(_ACKNOWLEDGED))]
+            queued.append(row)
     return queued
+
+
+def forget_acknowledgements() -> None:
+    """A fresh start (a new app, a restored database) trusts the database alone again."""
+    _ACKNOWLEDGED.clear()
 
 
 async def _auto(

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 
 from channels.dispatcher import Dispatcher
+from channels.inbound import forget_acknowledgements
 from channels.registry import ChannelSet, build_channels
 from channels.worker import Worker
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 
 async def start_channels(app: FastAPI, *, run_worker: bool) -> None:
+    forget_acknowledgements()
     channels = build_channels()
     app.state.channels = channels
     app.state.dispatcher = None
