@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from channels.models import Channel, MessageKind, OutboxMessage, OutboxStatus
 from channels.sms_segments import MAX_BODY_CHARACTERS, count_segments
-from channels.sql import is_postgres
-from channels.sql import sql as _sql
+from channels.sql import execute, is_postgres
+from channels.sql import rows as fetch
 from crm.errors import InvalidInput
 from crm.people.models import Lead
 
@@ -136,10 +135,6 @@ class Claimed:
     provider: str | None = None
 
 
-def _is_postgres() -> bool:
-    return is_postgres()
-
-
 def _claimed(row: dict[str, Any]) -> Claimed:
     markup = row["reply_markup"]
     if isinstance(markup, str):
@@ -182,9 +177,9 @@ async def claim(
     """Claim up to `limit` due rows of one channel in one statement. On PostgreSQL the inner
     select skips rows another worker is claiming; on SQLite the single UPDATE is atomic."""
     at = at or now()
-    lock = " FOR UPDATE SKIP LOCKED" if _is_postgres() else ""
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     campaign_filter = "" if include_campaigns else f" AND kind <> '{MessageKind.CAMPAIGN}'"
-    sql = _sql(
+    statement = (
         "UPDATE outbox_message SET status = 'sending', lease_until = $1, leased_by = $2, "
         "claimed_at = $3, attempts = attempts + 1 "
         "WHERE id IN (SELECT id FROM outbox_message WHERE status = 'queued' AND channel = $4 "
@@ -192,9 +187,7 @@ async def claim(
         f"RETURNING {_CLAIM_COLUMNS}"
     )
     lease = at + timedelta(seconds=lease_seconds)
-    rows = await connections.get("default").execute_query_dict(
-        sql, [lease, worker_id, at, str(channel), at, limit]
-    )
+    rows = await fetch(statement, [lease, worker_id, at, str(channel), at, limit])
     claimed = [_claimed(r) for r in rows]
     claimed.sort(key=lambda c: c.id)
     return claimed
@@ -206,27 +199,25 @@ async def claim_expired(
     """Take over rows whose worker died (or hung) while sending them. `claimed_at` keeps the
     first claim's time: the reconciliation looks for the message from then on."""
     at = at or now()
-    lock = " FOR UPDATE SKIP LOCKED" if _is_postgres() else ""
-    sql = _sql(
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    statement = (
         "UPDATE outbox_message SET lease_until = $1, leased_by = $2 "
         "WHERE id IN (SELECT id FROM outbox_message WHERE status = 'sending' AND channel = $3 "
         f"AND lease_until < $4 ORDER BY lease_until LIMIT $5{lock}) "
         f"RETURNING {_CLAIM_COLUMNS}"
     )
     lease = at + timedelta(seconds=lease_seconds)
-    rows = await connections.get("default").execute_query_dict(
-        sql, [lease, worker_id, str(channel), at, limit]
-    )
+    rows = await fetch(statement, [lease, worker_id, str(channel), at, limit])
     return [_claimed(r) for r in rows]
 
 
 async def _finish(row_id: int, worker_id: str, assignments: str, params: list[Any]) -> bool:
     n = len(params)
-    sql = _sql(
+    statement = (
         f"UPDATE outbox_message SET {assignments}, lease_until = NULL "
         f"WHERE id = ${n + 1} AND leased_by = ${n + 2} AND status = 'sending'"
     )
-    count, _ = await connections.get("default").execute_query(sql, [*params, row_id, worker_id])
+    count = await execute(statement, [*params, row_id, worker_id])
     return bool(count)
 
 
@@ -279,33 +270,31 @@ async def release(row_ids: list[int], worker_id: str) -> int:
     if not row_ids:
         return 0
     marks = ", ".join(f"${i}" for i in range(2, 2 + len(row_ids)))
-    sql = _sql(
+    statement = (
         "UPDATE outbox_message SET status = 'queued', leased_by = NULL, lease_until = NULL, "
         "provider = NULL, attempts = attempts - 1 "
         f"WHERE leased_by = $1 AND status = 'sending' AND id IN ({marks})"
     )
-    count, _ = await connections.get("default").execute_query(sql, [worker_id, *row_ids])
+    count = await execute(statement, [worker_id, *row_ids])
     return count
 
 
 async def mark_started(row_id: int, worker_id: str, *, provider: str) -> None:
     """Record that this try reaches the provider now. A row left `sending` without it was
     never handed over and is safe to send again; with it, only the provider can tell."""
-    sql = _sql(
+    statement = (
         "UPDATE outbox_message SET provider = $1 WHERE id = $2 AND leased_by = $3 "
         "AND status = 'sending'"
     )
-    await connections.get("default").execute_query(sql, [provider, row_id, worker_id])
+    await execute(statement, [provider, row_id, worker_id])
 
 
 async def extend_lease(row_id: int, worker_id: str, *, lease_seconds: int) -> None:
-    sql = _sql(
+    statement = (
         "UPDATE outbox_message SET lease_until = $1 WHERE id = $2 AND leased_by = $3 "
         "AND status = 'sending'"
     )
-    await connections.get("default").execute_query(
-        sql, [now() + timedelta(seconds=lease_seconds), row_id, worker_id]
-    )
+    await execute(statement, [now() + timedelta(seconds=lease_seconds), row_id, worker_id])
 
 
 async def apply_provider_status(
@@ -316,12 +305,10 @@ async def apply_provider_status(
     lower = [str(s) for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
     lower = [s for s in lower if s != OutboxStatus.SKIPPED]
     placeholders = ", ".join(f"${i}" for i in range(5, 5 + len(lower)))
-    sql = _sql(
+    statement = (
         "UPDATE outbox_message SET status = $1, error_code = COALESCE($2, error_code), "
         "error_reason = COALESCE($3, error_reason), status_at = $4 "
         f"WHERE provider_id = ${5 + len(lower)} AND status IN ({placeholders})"
     )
-    count, _ = await connections.get("default").execute_query(
-        sql, [str(status), code, reason, now(), *lower, provider_id]
-    )
+    count = await execute(statement, [str(status), code, reason, now(), *lower, provider_id])
     return bool(count)
