@@ -100,7 +100,7 @@ SELECT {int}($1), {text}($2), {text}($3), {text}($4), {text}($5), {text}($6), la
     COALESCE({int}($7), last.campaign_id), {time}($8)
 FROM (SELECT 1 AS one) AS one
 LEFT JOIN (SELECT id, campaign_id FROM outbox_message WHERE lead_id = $1 AND channel = $2
-    AND status NOT IN ('queued', 'skipped') ORDER BY id DESC LIMIT 1) AS last ON TRUE
+    AND status NOT IN ('queued', 'skipped', 'paused') ORDER BY id DESC LIMIT 1) AS last ON TRUE
 WHERE TRUE
 ON CONFLICT (provider_id) DO NOTHING
 RETURNING id, reply_to_id, campaign_id"""

@@ -22,6 +22,7 @@ class OutboxStatus(StrEnum):
     UNDELIVERED = "undelivered"
     SKIPPED = "skipped"
     UNKNOWN = "unknown"
+    PAUSED = "paused"  # a campaign's row held while the campaign is paused (never claimed)
 
 
 class MessageKind(StrEnum):
@@ -56,6 +57,11 @@ class OutboxMessage(Model):
     claimed_at = fields.DatetimeField(null=True)
     idempotency_key = fields.CharField(max_length=200, unique=True)
     campaign_id = fields.IntField(null=True)
+    # Set by campaign runs (plain columns, as campaign_id): the run, the story told, the A/B
+    # variant. A person's story history is read from here so nobody gets a story twice.
+    run_id = fields.IntField(null=True)
+    story_id = fields.IntField(null=True)
+    variant = fields.CharField(max_length=8, null=True)
     author = fields.ForeignKeyField(
         "crm.User", related_name="messages_written", null=True, on_delete=fields.SET_NULL
     )
@@ -71,6 +77,7 @@ class OutboxMessage(Model):
             ("status", "channel", "due_at"),
             ("lead_id", "created_at"),
             ("campaign_id", "status"),
+            ("run_id", "status"),
         )
 
 

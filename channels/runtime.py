@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 
 from channels.dispatcher import Dispatcher
 from channels.inbound import forget_acknowledgements
 from channels.registry import ChannelSet, build_channels
-from channels.worker import Worker
+from channels.worker import Worker, WorkerPlugin
 
 log = logging.getLogger(__name__)
 
 
-async def start_channels(app: FastAPI, *, run_worker: bool) -> None:
+async def start_channels(
+    app: FastAPI, *, run_worker: bool, plugins: Sequence[WorkerPlugin] = ()
+) -> None:
     forget_acknowledgements()
     channels = build_channels()
     app.state.channels = channels
     app.state.dispatcher = None
     app.state.worker = None
     if run_worker:
-        worker = Worker(channels)
+        worker = Worker(channels, plugins=plugins)
         worker.start()
         app.state.worker = worker
         app.state.dispatcher = worker.dispatcher

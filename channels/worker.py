@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,15 +29,45 @@ async def forget_old_telegram_updates() -> int:
     return await TelegramUpdate.filter(received_at__lt=cutoff).delete()
 
 
+# Packages that depend on channels (campaigns) add their periodic jobs through a plugin, so the
+# dependency keeps pointing one way; crm.app and crm.cli pass the plugins in.
+WorkerPlugin = Callable[["Worker"], None]
+
+
 class Worker:
-    def __init__(self, channels: ChannelSet, *, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self,
+        channels: ChannelSet,
+        *,
+        dispatcher: Dispatcher | None = None,
+        plugins: Sequence[WorkerPlugin] = (),
+    ) -> None:
         self.channels = channels
         self.dispatcher = dispatcher or Dispatcher(channels)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._plugins = tuple(plugins)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def worker_id(self) -> str:
+        return self.dispatcher.worker_id
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[object]], *, job_id: str) -> None:
+        """Run `job` now and then every `seconds`; a run still going is not started twice."""
+        self.scheduler.add_job(
+            _logged(job),
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=1),
+        )
+
     def start(self) -> None:
+        for plugin in self._plugins:
+            plugin(self)
         self.scheduler.add_job(
             _logged(forget_old_telegram_updates),
             "interval",

@@ -25,11 +25,12 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from campaigns.runner import install as campaign_runs
         from channels.runtime import start_channels, stop_channels
 
         await db.init_db(database_url)
         try:
-            await start_channels(app, run_worker=run_worker)
+            await start_channels(app, run_worker=run_worker, plugins=[campaign_runs])
             try:
                 yield
             finally:
@@ -45,6 +46,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     )
     install_error_handlers(app)
 
+    from campaigns.routes import router as campaigns_router
     from channels.routes import install_channels
     from crm.auth.routes import router as auth_router
     from crm.outreach.routes import router as outreach_router
@@ -53,7 +55,14 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     from crm.stories.routes import router as stories_router
     from crm.web.routes import install_web
 
-    for router in (auth_router, people_router, outreach_router, referrals_router, stories_router):
+    for router in (
+        auth_router,
+        people_router,
+        outreach_router,
+        referrals_router,
+        stories_router,
+        campaigns_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"])

@@ -346,6 +346,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     _setup_logging()
 
     async def work() -> None:
+        from campaigns.runner import install as campaign_runs
+        from campaigns.runner import run_due
         from channels.dispatcher import Dispatcher
         from channels.registry import build_channels
         from channels.worker import Worker
@@ -353,14 +355,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         channels = build_channels()
         try:
             if args.once:
-                sent = await Dispatcher(channels).drain(max_seconds=args.max_seconds)
+                dispatcher = Dispatcher(channels)
+                runs = await run_due(dispatcher.worker_id)
+                if runs:
+                    print(f"{runs} campaign run(s) fanned out")
+                sent = await dispatcher.drain(max_seconds=args.max_seconds)
                 print(f"{sent} message(s) handled")
                 return
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            await Worker(channels).run_until(stop)
+            await Worker(channels, plugins=[campaign_runs]).run_until(stop)
         finally:
             await channels.close()
 

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     OUTBOX_LEASE_SECONDS: int = Field(default=120, ge=10)  # a claimed row is another worker's after
     WORKER_CONCURRENCY: int = Field(default=64, ge=1)  # messages in flight per worker
     PROVIDER_TIMEOUT_SECONDS: float = Field(default=15, gt=0)
+    # Campaigns: at most CAMPAIGN_CAP_MESSAGES campaign messages per person in CAMPAIGN_CAP_DAYS.
+    CAMPAIGN_CAP_MESSAGES: int = Field(default=2, ge=1)
+    CAMPAIGN_CAP_DAYS: int = Field(default=7, ge=1)
+    # A person "converted" when they moved forward a stage within this many days of a message.
+    CAMPAIGN_CONVERSION_DAYS: int = Field(default=14, ge=1, le=365)
+    CAMPAIGN_FANOUT_BATCH: int = Field(default=1000, ge=10, le=10000)  # people per statement
+    # A campaign warns when its story's consent ends within this many days.
+    STORY_EXPIRY_WARNING_DAYS: int = Field(default=30, ge=0)
 
     @field_validator("QUIET_HOURS")
     @classmethod

@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "crm.stories.models",
     "crm.audit.models",
     "channels.models",
+    "campaigns.models",
 ]
 MIGRATIONS_MODULE = "migrations"
 

@@ -89,3 +89,26 @@ class Interaction(Model):
     class Meta:
         table = "interaction"
         indexes = (("lead_id", "occurred_at"),)
+
+
+class EventRegistration(Model):
+    # A person registered for an event (usually an info session): campaigns can write to them
+    # relative to the event ("the day before the info session you registered for").
+
+    id = fields.IntField(primary_key=True)
+    event = fields.ForeignKeyField(
+        "crm.OutreachEvent", related_name="registrations", on_delete=fields.RESTRICT
+    )
+    lead = fields.ForeignKeyField(
+        "crm.Lead", related_name="registrations", on_delete=fields.RESTRICT
+    )
+    registered_at = fields.DatetimeField(auto_now_add=True)
+    registered_by = fields.ForeignKeyField(
+        "crm.User", related_name="registrations_made", null=True, on_delete=fields.SET_NULL
+    )
+    attended = fields.BooleanField(null=True)  # unknown until the event took place
+
+    class Meta:
+        table = "event_registration"
+        unique_together = (("event", "lead"),)
+        indexes = (("lead_id", "event_id"),)

@@ -1,0 +1,148 @@
+"""Campaign runs in the worker: plan what is due, fan it out, notice when a campaign is done.
+
+APScheduler wakes `tick` every CAMPAIGN_TICK_SECONDS in each worker; everything that must happen
+once is decided in the database. A due campaign gets its run by inserting
+(campaign, planned_at), which is unique, so two workers firing together make one run; a run
+is fanned out by the worker that claims its lease; a lease that expires (a worker killed) is
+claimed again and the fan-out resumes from its cursor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from campaigns.fanout import RunPlanner, write_batch
+from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
+from campaigns.schedule import following, parse
+from channels.sql import is_postgres, rows
+from channels.worker import Worker
+
+log = logging.getLogger("passerelle.campaigns")
+
+TICK_SECONDS = 10
+RUN_LEASE_SECONDS = 120
+ACTIVE = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def plan_due_runs(*, now: datetime | None = None) -> int:
+    """Insert the runs whose time has come and move each campaign to its next time."""
+    now = now or _now()
+    created = 0
+    due = await Campaign.filter(status__in=ACTIVE, next_run_at__lte=now).order_by("next_run_at")
+    for campaign in due:
+        planned = campaign.next_run_at
+        assert planned is not None
+        schedule = parse(campaign.schedule)
+        try:
+            await CampaignRun.create(
+                campaign_id=campaign.id,
+                planned_at=planned,
+                anchor_date=schedule.anchor_date(planned),
+            )
+            created += 1
+        except IntegrityError:
+            pass  # another worker planned this run a moment ago
+        nxt = following(schedule, planned, now=now)
+        await Campaign.filter(id=campaign.id, next_run_at=planned, status__in=ACTIVE).update(
+            next_run_at=nxt, status=CampaignStatus.RUNNING
+        )
+    return created
+
+
+async def claim_run(worker_id: str, *, now: datetime | None = None) -> CampaignRun | None:
+    """Take the lease of one run to fan out: a pending one, or one whose worker died."""
+    now = now or _now()
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    ready = "(status = 'pending' OR (status = 'fanning_out' AND lease_until < $3))"
+    claimed = await rows(
+        "UPDATE campaign_run SET status = 'fanning_out', leased_by = $1, lease_until = $2, "
+        "started_at = COALESCE(started_at, $3) "
+        f"WHERE {ready} AND id = (SELECT id FROM campaign_run WHERE {ready} "
+        f"AND planned_at <= $3 ORDER BY planned_at, id LIMIT 1{lock}) RETURNING id",
+        [worker_id, now + timedelta(seconds=RUN_LEASE_SECONDS), now],
+    )
+    if not claimed:
+        return None
+    return await CampaignRun.get(id=claimed[0]["id"])
+
+
+async def fan_out(run: CampaignRun, worker_id: str) -> bool:
+    """Write the run's outbox rows from its cursor on; True when the run is done."""
+    campaign = await Campaign.get(id=run.campaign_id)  # type: ignore[attr-defined]
+    planner = RunPlanner(campaign, run_id=run.id, planned_at=run.planned_at)
+    await planner.load()
+    async for people in planner.batches(run.cursor):
+        planned = await planner.plan(people)
+        ok = await write_batch(
+            run, worker_id, planned, cursor=people[-1]["id"], lease_seconds=RUN_LEASE_SECONDS
+        )
+        if not ok:
+            log.info("run %s stopped (paused, cancelled or taken over)", run.id)
+            return False
+    done = await CampaignRun.filter(
+        id=run.id, leased_by=worker_id, status=RunStatus.FANNING_OUT
+    ).update(status=RunStatus.DONE, finished_at=_now(), leased_by=None, lease_until=None)
+    return bool(done)
+
+
+async def finish_campaigns(*, now: datetime | None = None) -> int:
+    """Running campaigns whose runs are out and whose messages all left: scheduled again
+    (recurring) or completed."""
+    now = now or _now()
+    changed = 0
+    for campaign in await Campaign.filter(status=CampaignStatus.RUNNING):
+        open_runs = await CampaignRun.filter(
+            campaign_id=campaign.id,
+            status__in=(RunStatus.PENDING, RunStatus.FANNING_OUT, RunStatus.PAUSED),
+        ).exists()
+        if open_runs:
+            continue
+        waiting = await rows(
+            "SELECT 1 AS x FROM outbox_message WHERE campaign_id = $1 "
+            "AND status IN ('queued', 'sending', 'paused') LIMIT 1",
+            [campaign.id],
+        )
+        if waiting:
+            continue
+        final: dict[str, Any]
+        if campaign.next_run_at is not None:
+            final = {"status": CampaignStatus.SCHEDULED}
+        else:
+            final = {"status": CampaignStatus.COMPLETED, "finished_at": now}
+        changed += await Campaign.filter(
+            id=campaign.id, status=CampaignStatus.RUNNING, next_run_at=campaign.next_run_at
+        ).update(**final)
+    return changed
+
+
+async def run_due(
+    worker_id: str, *, wake: Callable[[], None] | None = None, now: datetime | None = None
+) -> int:
+    """One tick: plan due runs, fan out every run this worker can claim, settle campaigns.
+    Returns the number of runs fanned out to the end."""
+    await plan_due_runs(now=now)
+    finished = 0
+    while (run := await claim_run(worker_id, now=now)) is not None:
+        if await fan_out(run, worker_id):
+            finished += 1
+        if wake is not None:
+            wake()
+    await finish_campaigns(now=now)
+    return finished
+
+
+def install(worker: Worker) -> None:
+    """Worker plugin: campaigns ride on the worker's scheduler."""
+
+    async def campaign_tick() -> None:
+        await run_due(worker.worker_id, wake=worker.dispatcher.wake)
+
+    worker.every(TICK_SECONDS, campaign_tick, job_id="campaign-runs")
