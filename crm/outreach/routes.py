@@ -4,18 +4,22 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from crm.auth.actor import Actor
 from crm.auth.deps import FieldActor, StaffActor
 from crm.outreach import service
-from crm.outreach.models import EventKind, Interaction, OutreachEvent
+from crm.outreach.models import EventKind, EventRegistration, Interaction, OutreachEvent
 from crm.outreach.schemas import (
     EventCreate,
     EventOut,
     EventUpdate,
     InteractionCreate,
     InteractionOut,
+    RegistrationCreate,
+    RegistrationListItem,
+    RegistrationOut,
+    RegistrationUpdate,
 )
 from crm.people.service import get_visible_lead
 from crm.schemas import Page, PageParams, page_params
@@ -63,6 +67,17 @@ def present_interaction(i: Interaction, actor: Actor) -> InteractionOut:
     )
 
 
+def present_registration(r: EventRegistration) -> RegistrationOut:
+    return RegistrationOut(
+        id=r.id,
+        event_id=r.event_id,  # type: ignore[attr-defined]
+        lead_id=r.lead_id,  # type: ignore[attr-defined]
+        registered_at=r.registered_at,
+        registered_by=r.registered_by_id,  # type: ignore[attr-defined]
+        attended=r.attended,
+    )
+
+
 @router.get("/events", response_model=Page[EventOut])
 async def list_events(
     actor: StaffActor,
@@ -106,6 +121,68 @@ async def update_event(event_id: Id, data: EventUpdate, actor: FieldActor) -> Ev
     event = await service.update_event(event, data, actor=actor)
     (shaped,) = await present_events([event], actor)
     return shaped
+
+
+@router.get("/events/{event_id}/registrations", response_model=Page[RegistrationListItem])
+async def list_registrations(
+    event_id: Id, actor: StaffActor, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[RegistrationListItem]:
+    event = await service.get_visible_event(actor, event_id)
+    qs = service.visible_registrations(actor, event)
+    total = await qs.count()
+    rows = (
+        await qs.order_by("registered_at", "id")
+        .offset(page.offset)
+        .limit(page.limit)
+        .prefetch_related("lead")
+    )
+    return Page(
+        items=[
+            RegistrationListItem(
+                **present_registration(r).model_dump(),
+                first_name=r.lead.first_name,
+                last_name=r.lead.last_name,
+                phone=r.lead.phone,
+            )
+            for r in rows
+        ],
+        total=total,
+    )
+
+
+@router.post(
+    "/events/{event_id}/registrations",
+    response_model=RegistrationOut,
+    status_code=201,
+    responses={
+        200: {"model": RegistrationOut, "description": "this person was already registered"}
+    },
+)
+async def register_for_event(
+    event_id: Id, data: RegistrationCreate, actor: FieldActor
+) -> JSONResponse:
+    event = await service.get_visible_event(actor, event_id)
+    result = await service.register(event, lead_id=data.lead_id, actor=actor)
+    body = present_registration(result.registration).model_dump(mode="json")
+    return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+@router.patch("/events/{event_id}/registrations/{lead_id}", response_model=RegistrationOut)
+async def update_registration(
+    event_id: Id, lead_id: Id, data: RegistrationUpdate, actor: FieldActor
+) -> RegistrationOut:
+    event = await service.get_visible_event(actor, event_id)
+    registration = await service.get_registration(event, lead_id=lead_id, actor=actor)
+    registration = await service.mark_attendance(registration, attended=data.attended, actor=actor)
+    return present_registration(registration)
+
+
+@router.delete("/events/{event_id}/registrations/{lead_id}", status_code=204)
+async def delete_registration(event_id: Id, lead_id: Id, actor: FieldActor) -> Response:
+    event = await service.get_visible_event(actor, event_id)
+    registration = await service.get_registration(event, lead_id=lead_id, actor=actor)
+    await service.unregister(registration, actor=actor)
+    return Response(status_code=204)
 
 
 @router.get("/leads/{lead_id}/interactions", response_model=Page[InteractionOut])

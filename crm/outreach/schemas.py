@@ -87,3 +87,28 @@ class InteractionOut(BaseModel):
     event_id: int | None
     author_id: int | None
     created_at: datetime
+
+
+class RegistrationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lead_id: Id
+
+
+class RegistrationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attended: bool | None = Field(description="null sets it back to unknown")
+
+
+class RegistrationOut(BaseModel):
+    id: int
+    event_id: int
+    lead_id: int
+    registered_at: datetime
+    registered_by: int | None = Field(description="the id of the staff member who registered")
+    attended: bool | None
+
+
+class RegistrationListItem(RegistrationOut):
+    first_name: str
+    last_name: str | None
+    phone: str | None

@@ -1,4 +1,4 @@
-"""Outreach events and the interaction log."""
+"""Outreach events, the people registered for them, and the interaction log."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -17,8 +18,9 @@ from crm.auth.models import User
 from crm.config import settings
 from crm.enums import Role
 from crm.errors import InvalidInput, NotFound
-from crm.outreach.models import Interaction, OutreachEvent
+from crm.outreach.models import EventRegistration, Interaction, OutreachEvent
 from crm.outreach.schemas import EventCreate, EventUpdate, InteractionCreate
+from crm.people import service as people
 from crm.people.models import Lead
 from crm.referrals.models import PartnerOrganisation
 
@@ -167,3 +169,89 @@ async def log_interaction(
             raise
         return InteractionResult(existing, created=False)
     return InteractionResult(interaction, created=True)
+
+
+# --- registrations -----------------------------------------------------------------------------
+
+
+@dataclass
+class RegistrationResult:
+    registration: EventRegistration
+    created: bool
+
+
+def visible_registrations(actor: Actor, event: OutreachEvent) -> QuerySet[EventRegistration]:
+    """The registrations for an event (already checked visible) of the people this actor sees."""
+    qs = EventRegistration.filter(event_id=event.id)
+    if not actor.sees_everything:
+        qs = qs.filter(lead_id__in=Subquery(people.visible_leads(actor).values("id")))
+    return qs
+
+
+async def register(event: OutreachEvent, *, lead_id: int, actor: Actor) -> RegistrationResult:
+    """Register a person for an event. Registering them again gives back the first registration."""
+    lead = await people.visible_leads(actor).get_or_none(id=lead_id)
+    if lead is None:
+        raise InvalidInput(f"no person with id {lead_id}", field="lead_id")
+    existing = await EventRegistration.get_or_none(event_id=event.id, lead_id=lead.id)
+    if existing is not None:
+        return RegistrationResult(existing, created=False)
+    try:
+        async with in_transaction():
+            registration = await EventRegistration.create(
+                event_id=event.id, lead_id=lead.id, registered_by_id=actor.user_id
+            )
+            await audit.record(
+                actor,
+                "registration.create",
+                entity="registration",
+                entity_id=registration.id,
+                lead_id=lead.id,
+                changes={"event_id": event.id},
+            )
+    except IntegrityError:
+        # Two requests registered the same person at once: the other one stored it.
+        existing = await EventRegistration.get_or_none(event_id=event.id, lead_id=lead.id)
+        if existing is None:
+            raise
+        return RegistrationResult(existing, created=False)
+    return RegistrationResult(registration, created=True)
+
+
+async def get_registration(
+    event: OutreachEvent, *, lead_id: int, actor: Actor
+) -> EventRegistration:
+    registration = await visible_registrations(actor, event).get_or_none(lead_id=lead_id)
+    if registration is None:
+        raise NotFound(f"person {lead_id} is not registered for event {event.id}", field="lead_id")
+    return registration
+
+
+async def mark_attendance(
+    registration: EventRegistration, *, attended: bool | None, actor: Actor
+) -> EventRegistration:
+    async with in_transaction():
+        registration.attended = attended
+        await registration.save(update_fields=["attended"])
+        await audit.record(
+            actor,
+            "registration.update",
+            entity="registration",
+            entity_id=registration.id,
+            lead_id=registration.lead_id,  # type: ignore[attr-defined]
+            changes={"event_id": registration.event_id, "attended": attended},  # type: ignore[attr-defined]
+        )
+    return registration
+
+
+async def unregister(registration: EventRegistration, *, actor: Actor) -> None:
+    async with in_transaction():
+        await registration.delete()
+        await audit.record(
+            actor,
+            "registration.delete",
+            entity="registration",
+            entity_id=registration.id,
+            lead_id=registration.lead_id,  # type: ignore[attr-defined]
+            changes={"event_id": registration.event_id},  # type: ignore[attr-defined]
+        )

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from crm.auth.actor import Actor
 from crm.config import settings
-from crm.outreach.models import Interaction
+from crm.outreach.models import EventRegistration, Interaction
 from crm.people.models import ConsentRecord, Lead, LeadStageChange
 from crm.people.schemas import TimelineItem
 from crm.referrals.models import Referral
@@ -101,9 +101,28 @@ async def _referrals(lead: Lead, actor: Actor) -> list[TimelineItem]:
     return items
 
 
+async def _registrations(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    return [
+        TimelineItem(
+            type="registration",
+            at=r.registered_at,
+            id=r.id,
+            summary=f"registered for {r.event.title}",
+            data={
+                "event_id": r.event.id,
+                "event_title": r.event.title,
+                "event_starts_at": r.event.starts_at,
+                "attended": r.attended,
+                "registered_by": r.registered_by_id,  # type: ignore[attr-defined]
+            },
+        )
+        for r in await EventRegistration.filter(lead_id=lead.id).prefetch_related("event")
+    ]
+
+
 async def timeline(lead: Lead, actor: Actor) -> list[TimelineItem]:
     items: list[TimelineItem] = []
-    for source in (_interactions, _stages, _consents, _referrals, *_sources):
+    for source in (_interactions, _stages, _consents, _referrals, _registrations, *_sources):
         items.extend(await source(lead, actor))
     items.sort(key=lambda item: (item.at, item.type, item.id), reverse=True)
     return items

@@ -28,6 +28,10 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/events"): FIELD,
     ("GET", "/api/v1/events/{event_id}"): STAFF,
     ("PATCH", "/api/v1/events/{event_id}"): FIELD,
+    ("GET", "/api/v1/events/{event_id}/registrations"): STAFF,
+    ("POST", "/api/v1/events/{event_id}/registrations"): FIELD,
+    ("PATCH", "/api/v1/events/{event_id}/registrations/{lead_id}"): FIELD,
+    ("DELETE", "/api/v1/events/{event_id}/registrations/{lead_id}"): FIELD,
     ("GET", "/api/v1/leads/{lead_id}/interactions"): FIELD,
     ("POST", "/api/v1/leads/{lead_id}/interactions"): FIELD,
     ("GET", "/api/v1/partners"): STAFF,
@@ -48,6 +52,18 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/conversations/{lead_id}/read"): FIELD,
     ("POST", "/api/v1/conversations/{lead_id}/assign"): FIELD,
     ("POST", "/api/v1/sms/segments"): STAFF,
+    ("GET", "/api/v1/campaigns"): {A, C, M},
+    ("POST", "/api/v1/campaigns"): {A, C, M},
+    ("GET", "/api/v1/campaigns/variables"): {A, C, M},
+    ("POST", "/api/v1/campaigns/preview"): {A, C, M},
+    ("GET", "/api/v1/campaigns/{campaign_id}"): {A, C, M},
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): {A, C, M},
+    ("GET", "/api/v1/campaigns/{campaign_id}/checks"): {A, C, M},
+    ("POST", "/api/v1/campaigns/{campaign_id}/schedule"): {A, C, M},
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"): {A, C, M},
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"): {A, C, M},
+    ("POST", "/api/v1/campaigns/{campaign_id}/cancel"): {A, C, M},
+    ("GET", "/api/v1/campaigns/{campaign_id}/stats"): {A, C, M},
 }
 
 
@@ -102,7 +118,15 @@ async def callers(app, make_caller):
 
 
 def _concrete(path: str) -> str:
-    for name in ("lead_id", "event_id", "partner_id", "referral_id", "story_id", "message_id"):
+    for name in (
+        "lead_id",
+        "event_id",
+        "partner_id",
+        "referral_id",
+        "story_id",
+        "message_id",
+        "campaign_id",
+    ):
         path = path.replace("{" + name + "}", "999999")
     return path
 
