@@ -344,6 +344,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import signal
 
     _setup_logging()
+    # A stop asked for while the worker is still starting (checking the schema, connecting)
+    # is remembered and honoured as soon as the loop can take it, instead of killing it.
+    early_stop: list[int] = []
+    if not args.once:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: early_stop.append(signum))
 
     async def work() -> None:
         from campaigns.runner import install as campaign_runs
@@ -366,6 +372,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            if early_stop:
+                stop.set()
             await Worker(channels, plugins=[campaign_runs]).run_until(stop)
         finally:
             await channels.close()
