@@ -401,10 +401,12 @@ async def _load_demo_if_empty() -> None:
 
 
 async def _load_demo_and_report() -> None:
+    from campaigns.demo import load_demo_campaigns
     from crm.demo import DEMO_PASSWORD, PARTNERS, STAFF, load_demo, partner_user_email
 
     started = datetime.now(UTC)
     counts = await load_demo()
+    counts.update(await load_demo_campaigns())
     seconds = (datetime.now(UTC) - started).total_seconds()
     print(
         "demo data loaded in {:.1f} s: {}".format(
