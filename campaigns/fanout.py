@@ -167,7 +167,12 @@ class RunPlanner:
             p.skip = "render_error"
             return p
         limit = MAX_BODY_CHARACTERS if channel == Channel.SMS else TELEGRAM_MAX_CHARACTERS
-        if not rendered.body or len(rendered.body) > limit:
+        # An empty text (every line of it under an {% if %} that is false for this person)
+        # is a rendering problem, not a message too long: say so in the stats.
+        if not rendered.body:
+            p.skip = "render_error"
+            return p
+        if len(rendered.body) > limit:
             p.skip = "too_long"
             return p
         p.body, p.segments, p.encoding = rendered.body, rendered.segments, rendered.encoding

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 
 from campaigns.fanout import RunPlanner, write_batch
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
-from campaigns.schedule import following, parse
+from campaigns.schedule import MISFIRE_GRACE, following, parse
 from channels.sql import is_postgres, rows
 from channels.worker import Worker
 
@@ -41,16 +41,26 @@ async def plan_due_runs(*, now: datetime | None = None) -> int:
         planned = campaign.next_run_at
         assert planned is not None
         schedule = parse(campaign.schedule)
-        try:
-            await CampaignRun.create(
-                campaign_id=campaign.id,
-                planned_at=planned,
-                anchor_date=schedule.anchor_date(planned),
-            )
-            created += 1
-        except IntegrityError:
-            pass  # another worker planned this run a moment ago
-        nxt = following(schedule, planned, now=now)
+        fire: datetime | None = planned
+        if schedule.kind != "at":
+            # The workers were down: recurring runs that all came due meanwhile are coalesced
+            # into the latest one, and it is dropped when older than the grace (MISFIRE_GRACE:
+            # not sent late). Before, the oldest missed run was sent, however late.
+            latest = planned
+            while (later := schedule.next_fire(latest)) is not None and later <= now:
+                latest = later
+            fire = latest if latest >= now - MISFIRE_GRACE else None
+        if fire is not None:
+            try:
+                await CampaignRun.create(
+                    campaign_id=campaign.id,
+                    planned_at=fire,
+                    anchor_date=schedule.anchor_date(fire),
+                )
+                created += 1
+            except IntegrityError:
+                pass  # another worker planned this run a moment ago
+        nxt = following(schedule, fire or planned, now=now)
         await Campaign.filter(id=campaign.id, next_run_at=planned, status__in=ACTIVE).update(
             next_run_at=nxt, status=CampaignStatus.RUNNING
         )

@@ -42,7 +42,8 @@ class Schedule:
 
     def trigger(self) -> CronTrigger:
         if self.kind == "cron":
-            return CronTrigger.from_crontab(self.cron, timezone=settings.tz)
+            assert self.cron is not None
+            return cron_trigger(self.cron)
         assert self.hour is not None
         return CronTrigger(hour=self.hour.hour, minute=self.hour.minute, timezone=settings.tz)
 
@@ -73,6 +74,59 @@ class Schedule:
             return f"cron {self.cron} ({settings.TIMEZONE})"
         direction = "after" if self.days >= 0 else "before"
         return f"{abs(self.days)} day(s) {direction} {self.field}, at {self.hour:%H:%M}"
+
+
+# Crontab counts weekdays from Sunday (0 or 7 = Sunday, 1 = Monday); APScheduler 3's
+# CronTrigger, and its from_crontab, count 0-6 from Monday, so "0 10 * * 1" fired on Tuesdays.
+# Weekday numbers are translated to names, which both read the same way.
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(text: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text in _CRON_DAYS:
+        return _CRON_DAYS.index(text)
+    raise ValueError(f"{text!r} is not a day of the week (0-7 or sun-sat)")
+
+
+def _cron_weekdays(field: str) -> str:
+    """A crontab day-of-week field as APScheduler names ("1-5" → "mon,tue,wed,thu,fri")."""
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        spec, slash, step_text = part.partition("/")
+        if slash and not (step_text.isdigit() and int(step_text) >= 1):
+            raise ValueError(f"{part!r}: the step must be a whole number from 1")
+        step = int(step_text) if slash else 1
+        if spec == "*":
+            first, last = 0, 6
+        elif "-" in spec:
+            start, end = spec.split("-", 1)
+            first, last = _cron_day(start), _cron_day(end)
+            if last == 0 and first > 0:
+                last = 7  # "fri-sun": Sunday as 7
+        else:
+            first = _cron_day(spec)
+            last = 7 if slash else first
+        if last < first:
+            raise ValueError(f"{part!r}: the range ends before it starts")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def cron_trigger(expr: str) -> CronTrigger:
+    """The trigger of a five-field crontab expression, in the business time zone."""
+    minute, hour, day, month, weekday = expr.split()
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_cron_weekdays(weekday),
+        timezone=settings.tz,
+    )
 
 
 def _aware(value: Any, field: str) -> datetime:
@@ -114,7 +168,7 @@ def parse(raw: dict[str, Any] | None, *, field: str = "schedule") -> Schedule:
                 field=f"{field}.cron",
             )
         try:
-            CronTrigger.from_crontab(expr, timezone=settings.tz)
+            cron_trigger(expr)
         except ValueError as exc:
             raise InvalidInput(f"invalid cron expression: {exc}", field=f"{field}.cron") from exc
         return Schedule("cron", cron=expr, until=until)

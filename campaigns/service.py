@@ -174,9 +174,12 @@ async def update_campaign(campaign: Campaign, data: CampaignUpdate, *, actor: Ac
     if merged.get("conversion_days") is None:
         merged["conversion_days"] = settings.CAMPAIGN_CONVERSION_DAYS
     values = await _validate(merged, at=now())
-    if campaign.status == CampaignStatus.SCHEDULED and "schedule" in changes:
+    # A paused campaign with a run still to come resumes on its new schedule too: before, its
+    # old next_run_at was kept, and a schedule set to null broke the worker's tick on resume.
+    waiting = campaign.status == CampaignStatus.PAUSED and campaign.next_run_at is not None
+    if (campaign.status == CampaignStatus.SCHEDULED or waiting) and "schedule" in changes:
         if values["schedule"] is None:
-            raise InvalidInput("a scheduled campaign needs a schedule", field="schedule")
+            raise InvalidInput(f"a {campaign.status} campaign needs a schedule", field="schedule")
         values["next_run_at"] = check_can_fire(parse(values["schedule"]), now=now())
     for key, value in values.items():
         setattr(campaign, key, value)
@@ -266,7 +269,11 @@ async def resume_campaign(campaign: Campaign, *, actor: Actor) -> Campaign:
     at = now()
     next_run = campaign.next_run_at
     if next_run is not None and next_run < at - MISFIRE_GRACE and campaign.schedule:
-        next_run = following(parse(campaign.schedule), next_run, now=at)
+        schedule = parse(campaign.schedule)
+        # One-off campaigns always run, late (see MISFIRE_GRACE): `following` has no time
+        # after a one-off's own, so it used to complete the campaign without sending it.
+        if schedule.kind != "at":
+            next_run = following(schedule, next_run, now=at)
     await CampaignRun.filter(campaign_id=campaign.id, status=RunStatus.PAUSED).update(
         status=RunStatus.PENDING
     )

@@ -47,6 +47,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     install_error_handlers(app)
 
     from campaigns.routes import router as campaigns_router
+    from campaigns.web import router as campaign_pages
     from channels.routes import install_channels
     from crm.auth.routes import router as auth_router
     from crm.outreach.routes import router as outreach_router
@@ -76,4 +77,5 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     install_channels(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_web(app)
+    app.include_router(campaign_pages)
     return app

@@ -13,7 +13,7 @@ from campaigns import runner
 from channels.models import Channel
 from crm.enums import Role
 from crm.people.models import ConsentPurpose, ConsentRecord, ConsentSource, Lead
-from tests.channels.conftest import (  # noqa: F401 - fixtures shared with the channel tests
+from tests.channels.conftest import (  # noqa: F401, F811 - fixtures shared with the channel tests
     app,
     dispatcher,
     make_lead,
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-async def marketing(app, make_caller):
+async def marketing(app, make_caller):  # noqa: F811
     return await make_caller(Role.MARKETING, first_name="Mia")
 
 
@@ -43,7 +43,7 @@ async def grant(lead: Lead, *channels: Channel | str, granted: bool = True, at=N
 
 
 @pytest.fixture
-def person(make_lead) -> Callable[..., Awaitable[Lead]]:
+def person(make_lead) -> Callable[..., Awaitable[Lead]]:  # noqa: F811
     """A person with SMS consent (and Telegram consent when they have a chat)."""
 
     async def _make(*, consent: bool = True, **fields: Any) -> Lead:
