@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from campaigns.fanout import RunPlanner, write_batch
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
@@ -38,33 +38,39 @@ async def plan_due_runs(*, now: datetime | None = None) -> int:
     created = 0
     due = await Campaign.filter(status__in=ACTIVE, next_run_at__lte=now).order_by("next_run_at")
     for campaign in due:
-        planned = campaign.next_run_at
-        assert planned is not None
-        schedule = parse(campaign.schedule)
-        fire: datetime | None = planned
-        if schedule.kind != "at":
-            # The workers were down: recurring runs that all came due meanwhile are coalesced
-            # into the latest one, and it is dropped when older than the grace (MISFIRE_GRACE:
-            # not sent late). Before, the oldest missed run was sent, however late.
-            latest = planned
-            while (later := schedule.next_fire(latest)) is not None and later <= now:
-                latest = later
-            fire = latest if latest >= now - MISFIRE_GRACE else None
-        if fire is not None:
-            try:
-                await CampaignRun.create(
-                    campaign_id=campaign.id,
-                    planned_at=fire,
-                    anchor_date=schedule.anchor_date(fire),
-                )
-                created += 1
-            except IntegrityError:
-                pass  # another worker planned this run a moment ago
-        nxt = following(schedule, fire or planned, now=now)
-        await Campaign.filter(id=campaign.id, next_run_at=planned, status__in=ACTIVE).update(
-            next_run_at=nxt, status=CampaignStatus.RUNNING
-        )
+        try:
+            created += await _plan(campaign, now)
+        except Exception:  # noqa: BLE001 - one broken campaign must not hold back the others
+            log.exception("could not plan the run of campaign %s", campaign.id)
     return created
+
+
+async def _plan(campaign: Campaign, now: datetime) -> int:
+    planned = campaign.next_run_at
+    assert planned is not None
+    schedule = parse(campaign.schedule)
+    fire: datetime | None = planned
+    if schedule.kind != "at":
+        # The workers were down: recurring runs that all came due meanwhile are coalesced into
+        # the latest one, and it is dropped when older than the grace (not sent late).
+        latest = planned
+        while (later := schedule.next_fire(latest)) is not None and later <= now:
+            latest = later
+        fire = latest if latest >= now - MISFIRE_GRACE else None
+    nxt = following(schedule, fire or planned, now=now)
+    async with in_transaction():
+        # Compare-and-set first: of several workers (whose clocks may differ a little, and so
+        # coalesce to different times) only the one that moves next_run_at plans the run; the
+        # unique (campaign, planned_at) is the second guard.
+        moved = await Campaign.filter(
+            id=campaign.id, next_run_at=planned, status__in=ACTIVE
+        ).update(next_run_at=nxt, status=CampaignStatus.RUNNING)  # finish_campaigns settles it
+        if not moved or fire is None:
+            return 0
+        await CampaignRun.create(
+            campaign_id=campaign.id, planned_at=fire, anchor_date=schedule.anchor_date(fire)
+        )
+    return 1
 
 
 async def claim_run(worker_id: str, *, now: datetime | None = None) -> CampaignRun | None:

@@ -17,15 +17,14 @@ from campaigns.web import (
     SignedIn,
     allowed,
     checked_form,
-    list_of,
     object_id,
     page_number,
     redirect,
     segment_choices,
-    text_of,
     today,
     validation_errors,
 )
+from campaigns.web_editor import list_of, text_of
 from crm.config import settings
 from crm.errors import DomainError
 from crm.stories import service

@@ -41,9 +41,10 @@ def token_matches(request: Request, submitted: object) -> bool:
     return hmac.compare_digest(expected.encode(), submitted.encode())
 
 
-async def checked_form(request: Request) -> FormData:
-    """The posted form, once its CSRF token is proven right; raises CsrfRefused otherwise."""
-    form = await request.form(max_files=0, max_fields=_MAX_FIELDS)
+async def checked_form(request: Request, *, max_fields: int = _MAX_FIELDS) -> FormData:
+    """The posted form, once its CSRF token is proven right; raises CsrfRefused otherwise.
+    `max_fields` bounds what a form may post (forms with many checkboxes raise it)."""
+    form = await request.form(max_files=0, max_fields=max_fields)
     if not token_matches(request, form.get(CSRF_FIELD)):
         raise CsrfRefused
     return form
