@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from campaigns.schedule import anchor_window
-from channels.sql import rows
+from channels.sql import is_postgres, rows
 
 # Statuses of a message that was (or will be) sent: what "messaged" and the cap count.
 LIVE_STATUSES = ("queued", "sending", "sent", "delivered", "unknown", "paused")
@@ -127,6 +127,22 @@ def _utc(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(UTC)
+
+
+def id_filter(column: str, ids: list[int], first: int) -> tuple[str, list[Any]]:
+    """`column` restricted to a batch of person ids (sorted), from placeholder `$first` on.
+
+    A batch read in id order is usually a dense range: `BETWEEN` lets the index do the work
+    (callers drop the rows of people outside the batch). A sparse batch is an array on
+    PostgreSQL (one parameter, so the plan does not change with the batch size) and a list on
+    SQLite. A long `IN ($1…$1000)` made PostgreSQL pick a generic plan that scanned every recent
+    campaign message: 300 ms per batch."""
+    if ids[-1] - ids[0] < 4 * len(ids):
+        return f"{column} BETWEEN ${first} AND ${first + 1}", [ids[0], ids[-1]]
+    if is_postgres():
+        return f"{column} = ANY(${first}::int[])", [ids]
+    marks = ", ".join(f"${first + i}" for i in range(len(ids)))
+    return f"{column} IN ({marks})", list(ids)
 
 
 async def batch(condition: Condition, *, after_id: int, limit: int) -> list[dict[str, Any]]:

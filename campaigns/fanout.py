@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from campaigns import audience as audience_sql
@@ -180,14 +181,14 @@ class RunPlanner:
 
 
 async def _consents(ids: list[int]) -> dict[tuple[int, str], bool]:
-    """The latest ledger entry per person for SMS and Telegram consent."""
+    """The latest ledger entry per person for SMS and Telegram consent (people next to the
+    batch may come along with a range filter: their entries are never looked up)."""
     latest: dict[tuple[int, str], bool] = {}
-    marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+    where, params = audience_sql.id_filter("lead_id", ids, 1)
     for row in await rows(
         "SELECT lead_id, purpose, granted FROM consent_record "
-        f"WHERE purpose IN ('sms', 'telegram') AND lead_id IN ({marks}) "
-        "ORDER BY recorded_at, id",
-        ids,
+        f"WHERE purpose IN ('sms', 'telegram') AND {where} ORDER BY recorded_at, id",
+        params,
     ):
         latest[(row["lead_id"], row["purpose"])] = bool(row["granted"])
     return latest
@@ -195,17 +196,17 @@ async def _consents(ids: list[int]) -> dict[tuple[int, str], bool]:
 
 async def _capped(ids: list[int], at: datetime, *, exclude_run: int | None) -> set[int]:
     """People who already have the cap's number of campaign messages in its window."""
-    n = len(ids)
-    marks = ", ".join(f"${i}" for i in range(1, n + 1))
+    where, params = audience_sql.id_filter("lead_id", ids, 1)
+    n = len(params)
     statuses = ", ".join(f"'{s}'" for s in audience_sql.LIVE_STATUSES)
     since = at - timedelta(days=settings.CAMPAIGN_CAP_DAYS)
     found = await rows(
         "SELECT lead_id FROM outbox_message "
-        f"WHERE lead_id IN ({marks}) AND kind = 'campaign' AND status IN ({statuses}) "
+        f"WHERE {where} AND kind = 'campaign' AND status IN ({statuses}) "
         f"AND due_at >= ${n + 1} AND due_at <= ${n + 2} "
         f"AND (run_id IS NULL OR run_id <> ${n + 3}) "
         f"GROUP BY lead_id HAVING count(*) >= ${n + 4}",
-        [*ids, since, at + timedelta(days=settings.CAMPAIGN_CAP_DAYS), exclude_run or 0,
+        [*params, since, at + timedelta(days=settings.CAMPAIGN_CAP_DAYS), exclude_run or 0,
          settings.CAMPAIGN_CAP_MESSAGES],
     )  # fmt: skip
     return {r["lead_id"] for r in found}
@@ -215,13 +216,19 @@ _INSERT_CACHE: dict[tuple[int, bool], str] = {}
 
 
 def _insert_statement(count: int) -> str:
-    key = (count, is_postgres())
+    """The batch INSERT in the engine's own placeholders: SQLite prepares plain `?` about 80
+    times faster than numbered `?n` on a 20,000-parameter statement."""
+    postgres = is_postgres()
+    key = (count, postgres)
     if key not in _INSERT_CACHE:
         width = len(_COLUMNS)
-        groups = ", ".join(
-            "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
-            for r in range(count)
-        )
+        if postgres:
+            groups = ", ".join(
+                "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
+                for r in range(count)
+            )
+        else:
+            groups = ", ".join(["(" + ", ".join(["?"] * width) + ")"] * count)
         _INSERT_CACHE[key] = (
             f"INSERT INTO outbox_message ({', '.join(_COLUMNS)}) VALUES {groups} "
             "ON CONFLICT (idempotency_key) DO NOTHING"
@@ -229,8 +236,9 @@ def _insert_statement(count: int) -> str:
     return _INSERT_CACHE[key]
 
 
-def row_values(campaign_id: int, run_id: int, due_at: datetime, p: Planned) -> list[Any]:
-    now = datetime.now(UTC)
+def row_values(
+    campaign_id: int, run_id: int, due_at: datetime, p: Planned, now: datetime
+) -> list[Any]:
     skipped = p.skip is not None
     return [
         p.lead_id, str(p.channel), p.address, p.language, p.body, p.segments or 1,
@@ -246,9 +254,10 @@ async def write_batch(
 ) -> bool:
     """Rows and cursor together, only while the run is still ours; False when it is not."""
     values: list[Any] = []
-    due_at = min(run.planned_at, datetime.now(UTC))  # never later than the run's own time
+    now = datetime.now(UTC)
+    due_at = min(run.planned_at, now)  # never later than the run's own time
     for p in planned:
-        values.extend(row_values(run.campaign_id, run.id, due_at, p))  # type: ignore[attr-defined]
+        values.extend(row_values(run.campaign_id, run.id, due_at, p, now))  # type: ignore[attr-defined]
     async with in_transaction():
         moved = await execute(
             "UPDATE campaign_run SET cursor = $1, lease_until = $2 "
@@ -259,7 +268,8 @@ async def write_batch(
             return False
         if planned:
             # SQLite allows 32,766 parameters per statement; 20 columns x 1,000 rows fit.
-            await execute(_insert_statement(len(planned)), values)
+            # Already in the engine's placeholders: straight to the connection.
+            await connections.get("default").execute_query(_insert_statement(len(planned)), values)
     return True
 
 

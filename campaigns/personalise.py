@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Template
 
 from campaigns import templating
+from campaigns.audience import id_filter
 from campaigns.models import Campaign, StoryMode
 from campaigns.schedule import anchor_window
 from channels.models import Channel
@@ -72,6 +73,8 @@ class Personaliser:
         self.uses_story = "story" in used and campaign.story_mode != StoryMode.NONE
         self.uses_event = "event" in used
         self.uses_agent = "agent" in used
+        self.uses_first_name = "first_name" in used
+        self.uses_last_name = "last_name" in used
         self.stories: dict[int, SuccessStory] = {}
         self._agents: dict[int, str] = {}
         self._events: dict[int, dict[str, Any]] = {}
@@ -118,16 +121,16 @@ class Personaliser:
                 ):
                     self._agents[row["id"]] = row["first_name"] or ""
         if self.uses_story:
+            where, params = id_filter("lead_id", ids, 1)
             for row in await rows(
                 "SELECT lead_id, story_id FROM outbox_message WHERE story_id IS NOT NULL "
-                f"AND status NOT IN ('skipped', 'failed', 'undelivered') "
-                f"AND lead_id IN ({_marks(ids)})",
-                ids,
+                f"AND status NOT IN ('skipped', 'failed', 'undelivered') AND {where}",
+                params,
             ):
                 self.seen.setdefault(row["lead_id"], set()).add(row["story_id"])
             if self.campaign.story_mode == StoryMode.MATCHED:
                 for row in await rows(
-                    f"SELECT lead_id, code FROM lead_segment WHERE lead_id IN ({_marks(ids)})", ids
+                    f"SELECT lead_id, code FROM lead_segment WHERE {where}", params
                 ):
                     self.segments.setdefault(row["lead_id"], set()).add(row["code"])
         if self.uses_event:
@@ -138,16 +141,18 @@ class Personaliser:
     ) -> None:
         # The person's event: the one a relative run counts from, else the next event they
         # registered for, else the event where they were met.
-        n = len(ids)
+        where, params = id_filter("r.lead_id", ids, 1)
         registered = await rows(
             "SELECT r.lead_id, e.id, e.starts_at FROM event_registration r "
             "JOIN outreach_event e ON e.id = r.event_id "
-            f"WHERE r.lead_id IN ({_marks(ids)}) AND e.starts_at >= ${n + 1} "
+            f"WHERE {where} AND e.starts_at >= ${len(params) + 1} "
             "ORDER BY e.starts_at DESC",
-            [*ids, _day_start(anchor[1] if anchor else self.on)],
+            [*params, _day_start(anchor[1] if anchor else self.on)],
         )
+        batch = set(ids)
         for row in registered:  # earliest last, so it wins
-            self.person_event[row["lead_id"]] = row["id"]
+            if row["lead_id"] in batch:
+                self.person_event[row["lead_id"]] = row["id"]
         for person in people:
             if anchor is None or anchor[0] != "registration.starts_at":
                 self.person_event.setdefault(person["id"], person["event_id"])
@@ -205,8 +210,11 @@ class Personaliser:
     ) -> Rendered:
         agent_id = person["assigned_agent_id"] if self.uses_agent else None
         event_id = self.person_event.get(person["id"]) if self.uses_event else None
+        # Keyed by the values the templates use only: most people then share a rendering.
         key = (
-            variant, language, channel, person["first_name"], person["last_name"],
+            variant, language, channel,
+            person["first_name"] if self.uses_first_name else None,
+            person["last_name"] if self.uses_last_name else None,
             agent_id, event_id, story_id,
         )  # fmt: skip
         hit = self._rendered.get(key)

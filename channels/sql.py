@@ -6,6 +6,7 @@ numbers as `?1, ?2…`, so a parameter can be used twice or out of order on both
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from tortoise import connections
@@ -18,7 +19,13 @@ def is_postgres() -> bool:
 
 
 def sql(text: str) -> str:
-    return text if is_postgres() else _DOLLAR.sub(r"?\1", text)
+    return text if is_postgres() else _for_sqlite(text)
+
+
+@lru_cache(maxsize=512)
+def _for_sqlite(text: str) -> str:
+    # Hot statements are the same strings again and again: rewrite each once.
+    return _DOLLAR.sub(r"?\1", text)
 
 
 async def rows(text: str, params: list[Any]) -> list[dict[str, Any]]:
