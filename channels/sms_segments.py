@@ -273,6 +273,10 @@ class SegmentInfo:
         }
 
 
+# Characters of the GSM basic table (one septet, no escape).
+_BASIC = frozenset(c for c, n in _SEPTETS.items() if n == 1)
+
+
 def _pack(costs: list[int], total: int, single: int, part: int) -> int:
     """Segments needed for characters of the given unit costs."""
     if total == 0:
@@ -292,6 +296,17 @@ def _pack(costs: list[int], total: int, single: int, part: int) -> int:
 
 def count_segments(text: str) -> SegmentInfo:
     """Encoding, units and segments of ``text`` as sent without any substitution."""
+    chars = set(text)
+    if chars <= _BASIC:  # the common case, decided per distinct character: one septet each
+        total = len(text)
+        segments = 0 if total == 0 else 1 if total <= GSM7_SINGLE else -(-total // GSM7_PART)
+        return SegmentInfo(
+            encoding=SmsEncoding.GSM7,
+            units=total,
+            segments=segments,
+            per_segment=GSM7_SINGLE if segments <= 1 else GSM7_PART,
+            characters=total,
+        )
     septets = [_SEPTETS.get(c, 0) for c in text]
     if 0 not in septets:
         total = sum(septets)
@@ -306,9 +321,13 @@ def count_segments(text: str) -> SegmentInfo:
 
     # dict.fromkeys keeps the first appearance order and drops repeats
     non_gsm = tuple(dict.fromkeys(c for c, n in zip(text, septets, strict=True) if n == 0))
-    code_units = [2 if ord(c) > 0xFFFF else 1 for c in text]  # astral: a surrogate pair
-    total = sum(code_units)
-    segments = _pack(code_units, total, UCS2_SINGLE, UCS2_PART)
+    if max(chars) <= "\uffff":  # no astral character: one code unit each
+        total = len(text)
+        segments = 1 if total <= UCS2_SINGLE else -(-total // UCS2_PART)
+    else:
+        code_units = [2 if ord(c) > 0xFFFF else 1 for c in text]  # astral: a surrogate pair
+        total = sum(code_units)
+        segments = _pack(code_units, total, UCS2_SINGLE, UCS2_PART)
     return SegmentInfo(
         encoding=SmsEncoding.UCS2,
         units=total,
