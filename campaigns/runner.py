@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 from campaigns.fanout import RunPlanner, write_batch
 from campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from campaigns.schedule import MISFIRE_GRACE, following, parse
-from channels.sql import is_postgres, rows
+from channels.sql import execute, is_postgres, rows
 from channels.worker import Worker
 
 log = logging.getLogger("passerelle.campaigns")
@@ -139,11 +139,27 @@ async def finish_campaigns(*, now: datetime | None = None) -> int:
     return changed
 
 
+async def hold_paused() -> int:
+    """Messages of paused campaigns that came back to the queue after the pause (a retry after
+    a provider error, a row put back by a stopping worker) are held again."""
+    held = 0
+    for campaign_id in await Campaign.filter(status=CampaignStatus.PAUSED).values_list(
+        "id", flat=True
+    ):
+        held += await execute(
+            "UPDATE outbox_message SET status = 'paused' "
+            "WHERE campaign_id = $1 AND status = 'queued'",
+            [campaign_id],
+        )
+    return held
+
+
 async def run_due(
     worker_id: str, *, wake: Callable[[], None] | None = None, now: datetime | None = None
 ) -> int:
     """One tick: plan due runs, fan out every run this worker can claim, settle campaigns.
     Returns the number of runs fanned out to the end."""
+    await hold_paused()
     await plan_due_runs(now=now)
     finished = 0
     while (run := await claim_run(worker_id, now=now)) is not None:
