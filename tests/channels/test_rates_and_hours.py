@@ -218,9 +218,10 @@ async def test_console_channel_records_and_never_drops():
             lead, Channel.SMS, "Bonjour", kind=MessageKind.REPLY, idempotency_key="console"
         )
         application.state.dispatcher.wake()
-        for _ in range(50):
+        for _ in range(100):
             await row.refresh_from_db()
-            if row.status != OutboxStatus.QUEUED:
+            # `sending` is the short-lived state between the claim and the outcome.
+            if row.status not in (OutboxStatus.QUEUED, OutboxStatus.SENDING):
                 break
             await asyncio.sleep(0.1)
     assert row.status == OutboxStatus.SENT and row.provider == "console"
