@@ -36,12 +36,8 @@ timed rounds, one fan-out under cProfile (top 25 by cumulative and by own time) 
 wall-clock timers around each phase (audience query, consent query, cap query, batch lookups,
 per-person planning, rendering, SMS segment counting, row building, the transaction).
 
---patches range,qmarks,renderkey applies candidate fixes as monkeypatches in the child (see
-PATCHES): what-if figures, NOT the app as shipped.
-
     .venv/bin/python -m bench.bench_fanout --people 100000 --db both --rounds 3
     .venv/bin/python -m bench.bench_fanout --people 20000 --db sqlite --profile
-    .venv/bin/python -m bench.bench_fanout --people 100000 --patches range,qmarks,renderkey
 """
 
 from __future__ import annotations
@@ -145,9 +141,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="no earlier campaign messages (the cap query then finds nothing)")
     p.add_argument("--profile", action="store_true",
                    help="after the timed rounds: one fan-out under cProfile, one with phase timers")
-    p.add_argument("--patches", default="",
-                   help="what-if: candidate fixes as monkeypatches, NOT the app as shipped "
-                        f"({', '.join(PATCHES)})")
     p.add_argument("--pg-url", help="an existing PostgreSQL server (else scripts/pg.sh)")
     p.add_argument("--time-limit", type=float, default=3600, help="s per engine")
     p.add_argument("--child", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
@@ -663,97 +656,6 @@ class PhaseTimers:
                       "ms per call, first 5 -> last 5"], lines)
 
 
-# --- what-if patches (--patches): candidate fixes, not the app as shipped -------------------------
-
-PATCHES = {
-    "range": "consent and cap queries select the batch's id range (BETWEEN first AND last) "
-             "instead of IN with 1,000 parameters",
-    "qmarks": "SQLite: the batch INSERT built once with plain ? placeholders (no $n -> ?n "
-              "regex on 20,000 placeholders, no costly prepare of numbered ?n)",
-    "renderkey": "the render cache keyed only by the variables the templates use (not by "
-                 "last name when no template uses it)",
-}
-
-
-def apply_patches(names: list[str]) -> None:
-    import campaigns.fanout as fanout
-    import campaigns.personalise as personalise
-    import channels.sql as chsql
-    from campaigns import templating
-    from campaigns.audience import LIVE_STATUSES
-    from crm.config import settings
-
-    unknown = set(names) - set(PATCHES)
-    if unknown:
-        raise SystemExit(f"unknown patches: {', '.join(sorted(unknown))}")
-    if "range" in names:
-        async def _consents(ids: list[int]) -> dict[tuple[int, str], bool]:
-            latest: dict[tuple[int, str], bool] = {}
-            for row in await chsql.rows(
-                "SELECT lead_id, purpose, granted FROM consent_record "
-                "WHERE purpose IN ('sms', 'telegram') AND lead_id BETWEEN $1 AND $2 "
-                "ORDER BY recorded_at, id", [min(ids), max(ids)]):
-                latest[(row["lead_id"], row["purpose"])] = bool(row["granted"])
-            return latest
-
-        async def _capped(ids: list[int], at: datetime, *, exclude_run: int | None) -> set[int]:
-            statuses = ", ".join(f"'{s}'" for s in LIVE_STATUSES)
-            days = timedelta(days=settings.CAMPAIGN_CAP_DAYS)
-            found = await chsql.rows(
-                "SELECT lead_id FROM outbox_message WHERE lead_id BETWEEN $1 AND $2 "
-                f"AND kind = 'campaign' AND status IN ({statuses}) AND due_at >= $3 "
-                "AND due_at <= $4 AND (run_id IS NULL OR run_id <> $5) "
-                "GROUP BY lead_id HAVING count(*) >= $6",
-                [min(ids), max(ids), at - days, at + days, exclude_run or 0,
-                 settings.CAMPAIGN_CAP_MESSAGES])
-            wanted = set(ids)
-            return {r["lead_id"] for r in found if r["lead_id"] in wanted}
-
-        fanout._consents, fanout._capped = _consents, _capped  # type: ignore[assignment]
-    if "qmarks" in names:
-        numbered = fanout._insert_statement
-
-        @functools.lru_cache(maxsize=64)
-        def _insert_statement(count: int) -> str:
-            if chsql.is_postgres():
-                return numbered(count)
-            width = len(fanout._COLUMNS)
-            groups = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
-            return (f"INSERT INTO outbox_message ({', '.join(fanout._COLUMNS)}) VALUES {groups} "
-                    "ON CONFLICT (idempotency_key) DO NOTHING")
-
-        fanout._insert_statement = _insert_statement  # type: ignore[assignment]
-    if "renderkey" in names:
-        cls = personalise.Personaliser
-        init, render = cls.__init__, cls.render
-
-        def patched_init(self: Any, campaign: Any, **kw: Any) -> None:
-            init(self, campaign, **kw)
-            used: set[str] = set()
-            for msgs in [campaign.messages] + [v["messages"] for v in campaign.variants or []]:
-                used |= templating.used_variables(msgs)
-            self._uses = ("first_name" in used, "last_name" in used)
-
-        def patched_render(self: Any, person: dict[str, Any], *, variant: str, language: str,
-                           channel: Any, story_id: int | None) -> Any:
-            key = (variant, language, channel,
-                   person["first_name"] if self._uses[0] else None,
-                   person["last_name"] if self._uses[1] else None,
-                   person["assigned_agent_id"] if self.uses_agent else None,
-                   self.person_event.get(person["id"]) if self.uses_event else None, story_id)
-            hit = self._narrow.get(key) if hasattr(self, "_narrow") else None
-            if hit is None:
-                hit = render(self, person, variant=variant, language=language, channel=channel,
-                             story_id=story_id)
-                narrow = self.__dict__.setdefault("_narrow", {})
-                if len(narrow) >= personalise.RENDER_CACHE_LIMIT:
-                    narrow.clear()
-                narrow[key] = hit
-            return hit
-
-        cls.__init__, cls.render = patched_init, patched_render  # type: ignore[method-assign]
-
-
 # --- the parent ----------------------------------------------------------------------------------
 
 
@@ -764,8 +666,6 @@ def run_child(engine: str, url: str, args: argparse.Namespace) -> dict[str, Any]
         cmd.append("--no-history")
     if args.profile:
         cmd.append("--profile")
-    if args.patches:
-        cmd += ["--patches", args.patches]
     env = {**os.environ, "ENVIRONMENT": "test", "SECRET_KEY": SECRET_KEY, "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -789,16 +689,13 @@ def run_child(engine: str, url: str, args: argparse.Namespace) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        apply_patches([x for x in args.patches.split(",") if x])
         result = asyncio.run(child(args))  # the worker runs campaigns on asyncio's own loop
         print("RESULT " + json.dumps(result), flush=True)
         return 0
     engines = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results = []
     for engine in engines:
-        note(f"== {engine}: {args.people} people, {args.rounds} round(s)"
-             + (f", WHAT-IF patches {args.patches} (not the app as shipped)"
-                if args.patches else ""))
+        note(f"== {engine}: {args.people} people, {args.rounds} round(s)")
         if engine == "sqlite":
             with sqlite_file("fanout") as url:
                 results.append(run_child(engine, url, args))
