@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -139,7 +140,9 @@ async def run_migrations(
     SQLite rebuilds a table (CREATE new, copy, DROP old, rename) to alter a column. With
     foreign keys enforced, the DROP cascades into every child table and silently deletes their
     rows. So on SQLite the migrating connection runs with `foreign_keys=OFF`, and afterwards
-    `PRAGMA foreign_key_check` proves that every reference still resolves.
+    `PRAGMA foreign_key_check` proves that every reference still resolves. The same rebuild
+    drops the table's indexes (tortoise 1.1.9 does not create them again): once the history is
+    fully applied, every index the models declare and the database lacks is created.
     """
     url = database_url(url)
     is_sqlite = url.startswith("sqlite")
@@ -162,8 +165,44 @@ async def run_migrations(
                 raise MigrationIntegrityError(
                     f"foreign key check failed after migrating: {broken[:5]}"
                 )
+            if target is None:
+                for name in await restore_indexes(connection):
+                    log.warning("index %s was missing after migrating: created", name)
     finally:
         await Tortoise.close_connections()
+
+
+_INDEX_DDL = re.compile(r'CREATE (?:UNIQUE )?INDEX IF NOT EXISTS "(?P<name>[^"]+)"')
+
+
+def declared_indexes(connection: Any) -> dict[str, str]:
+    """Every index the models declare, by name, with its `CREATE … IF NOT EXISTS` statement
+    (from tortoise's own schema generator, so the names are the ones migrations give)."""
+    from tortoise.utils import get_schema_sql
+
+    found = {}
+    for statement in get_schema_sql(connection, safe=True).split(";"):
+        statement = statement.strip()
+        if match := _INDEX_DDL.match(statement):
+            found[match["name"]] = statement
+    return found
+
+
+async def existing_indexes(connection: Any) -> set[str]:
+    if connection.capabilities.dialect == "postgres":
+        query = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    return {row["name"] for row in await connection.execute_query_dict(query)}
+
+
+async def restore_indexes(connection: Any) -> list[str]:
+    """Create the declared indexes the database lacks; their names."""
+    have = await existing_indexes(connection)
+    missing = {n: ddl for n, ddl in declared_indexes(connection).items() if n not in have}
+    for ddl in missing.values():
+        await connection.execute_script(ddl)
+    return sorted(missing)
 
 
 async def pending_migrations(url: str | None = None) -> list[str]:

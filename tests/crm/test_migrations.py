@@ -144,3 +144,36 @@ async def _migration_names() -> list[str]:
                 executor.loader.graph.leaf_nodes(db.APP_LABEL)[0]
             )
         ]
+
+
+async def test_every_index_the_models_declare_exists_on_the_test_database(app):
+    """SQLite's table rebuild (0004 alters `outbox_message.status`) drops the table's indexes;
+    run_migrations creates them again. On PostgreSQL an ALTER keeps them."""
+    from tortoise import connections
+
+    connection = connections.get("default")
+    declared = db.declared_indexes(connection)
+    assert "idx_outbox_mess_status_db7132" in declared  # (status, channel, due_at): the claims
+    missing = set(declared) - await db.existing_indexes(connection)
+    assert missing == set()
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="file-based SQLite scenario")
+async def test_a_sqlite_database_that_lost_indexes_gets_them_back_at_the_next_migrate(tmp_path):
+    path = str(tmp_path / "indexes.db")
+    await db.run_migrations(f"sqlite://{path}")
+    con = sqlite3.connect(path)
+    con.execute('DROP INDEX "idx_outbox_mess_status_db7132"')
+    con.execute('DROP INDEX "idx_outbox_mess_lead_id_673e8a"')
+    con.commit()
+    con.close()
+    await db.run_migrations(f"sqlite://{path}")  # nothing pending: only the repair runs
+    con = sqlite3.connect(path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    plan = con.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM outbox_message WHERE status = 'queued' "
+        "AND channel = 'sms' AND due_at <= '2026-11-23'"
+    ).fetchall()
+    con.close()
+    assert {"idx_outbox_mess_status_db7132", "idx_outbox_mess_lead_id_673e8a"} <= names
+    assert "idx_outbox_mess_status_db7132" in " ".join(str(r) for r in plan)
