@@ -559,7 +559,9 @@ async def profile_runs(engine: str, campaign: Any, planned: datetime) -> None:
     timers = PhaseTimers()
     with timers.installed():
         wall = await one_run(planned + timedelta(minutes=1), lambda c: c)
-    note(f"\n[{engine}] phases of one fan-out with wall-clock timers ({wall:.2f}s wall):\n"
+    note(f"\n[{engine}] phases of one fan-out with wall-clock timers ({wall:.2f}s wall; reading "
+         "ahead, planning and writing overlap, and a phase's time includes its waits for the "
+         "connection, so the phases add up to more than the wall):\n"
          + timers.report(wall))
 
 
@@ -581,11 +583,12 @@ class PhaseTimers:
         import channels.sql
 
         return [  # (label, owner, attribute, depth)
-            ("RunPlanner.batches: audience query (audience.batch)", campaigns.audience, "batch", 0),
-            ("RunPlanner.plan", campaigns.fanout.RunPlanner, "plan", 0),
+            ("read ahead: audience query (audience.batch)", campaigns.audience, "batch", 0),
+            ("read ahead: RunPlanner.fetch", campaigns.fanout.RunPlanner, "fetch", 0),
             ("_consents: consent query", campaigns.fanout, "_consents", 1),
             ("_capped: cap query", campaigns.fanout, "_capped", 1),
-            ("Personaliser.prepare (agents)", campaigns.personalise.Personaliser, "prepare", 1),
+            ("Personaliser.lookups (agents)", campaigns.personalise.Personaliser, "lookups", 1),
+            ("RunPlanner.plan_fetched", campaigns.fanout.RunPlanner, "plan_fetched", 0),
             ("RunPlanner._plan_one (per person)", campaigns.fanout.RunPlanner, "_plan_one", 1),
             ("Personaliser.render", campaigns.personalise.Personaliser, "render", 2),
             ("templating.render (Jinja)", campaigns.templating, "render", 3),

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
+
 from campaigns.schedule import anchor_window
-from channels.sql import is_postgres, rows
+from channels.sql import is_postgres, rows, sql
 
 # Statuses of a message that was (or will be) sent: what "messaged" and the cap count.
 LIVE_STATUSES = ("queued", "sending", "sent", "delivered", "unknown", "paused")
@@ -145,15 +147,19 @@ def id_filter(column: str, ids: list[int], first: int) -> tuple[str, list[Any]]:
     return f"{column} IN ({marks})", list(ids)
 
 
-async def batch(condition: Condition, *, after_id: int, limit: int) -> list[dict[str, Any]]:
-    """The next `limit` people of the audience after `after_id`, in id order."""
+async def batch(condition: Condition, *, after_id: int, limit: int) -> list[Any]:
+    """The next `limit` people of the audience after `after_id`, in id order: the driver's own
+    rows (read by column name like a dict), not copied into dicts, as a run reads 100,000."""
     params = [*condition.params, after_id, limit]
     n = len(condition.params)
-    return await rows(
-        f"SELECT {LEAD_COLUMNS} FROM lead l WHERE {condition.sql()} "
-        f"AND l.id > ${n + 1} ORDER BY l.id LIMIT ${n + 2}",
+    _, found = await connections.get("default").execute_query(
+        sql(
+            f"SELECT {LEAD_COLUMNS} FROM lead l WHERE {condition.sql()} "
+            f"AND l.id > ${n + 1} ORDER BY l.id LIMIT ${n + 2}"
+        ),
         params,
     )
+    return list(found)
 
 
 async def count(condition: Condition) -> int:

@@ -11,6 +11,7 @@ no-op)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from tortoise.transactions import in_transaction
 
 from campaigns import audience as audience_sql
 from campaigns.models import Campaign, CampaignChannel, CampaignRun
-from campaigns.personalise import Personaliser, variant_of
+from campaigns.personalise import BatchLookups, Personaliser, variant_of
 from campaigns.schedule import parse
 from channels.models import Channel
 from channels.outbox import TELEGRAM_MAX_CHARACTERS
 from channels.sms_segments import MAX_BODY_CHARACTERS
-from channels.sql import execute, is_postgres, rows
+from channels.sql import execute, is_postgres, rows, sql
 from crm.config import settings
 from crm.people.models import Stage
 
@@ -55,7 +56,21 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+_YIELD_EVERY = 100
+
+
 @dataclass
+class Fetched:
+    people: list[dict[str, Any]]
+    consent: dict[tuple[int, str], bool]
+    capped: set[int]
+    lookups: BatchLookups
+
+
+_CHANNEL_TEXT = {channel: channel.value for channel in Channel}
+
+
+@dataclass(slots=True)
 class Planned:
     lead_id: int
     channel: Channel
@@ -95,6 +110,11 @@ class RunPlanner:
         self.personaliser = Personaliser(
             campaign, on=planned_at.astimezone(settings.tz).date(), run_id=run_id
         )
+        # Per-person work runs 100,000 times in a large run: what does not depend on the
+        # person is decided once here.
+        preferred = campaign.channel == CampaignChannel.PREFERRED
+        self._fixed_channel = None if preferred else Channel(str(campaign.channel))
+        self._variants = campaign.variants or []
 
     async def load(self) -> None:
         await self.personaliser.load()
@@ -110,24 +130,43 @@ class RunPlanner:
             yield people
             cursor = people[-1]["id"]
 
-    async def plan(self, people: list[dict[str, Any]]) -> list[Planned]:
+    async def fetch(self, people: list[dict[str, Any]]) -> Fetched:
+        """Everything a batch's planning reads from the database (reads only)."""
         ids = [p["id"] for p in people]
         consent = await _consents(ids)
         capped = await _capped(ids, self.planned_at, exclude_run=self.run_id)
-        await self.personaliser.prepare(people, self.anchor)
+        found = await self.personaliser.lookups(people, self.anchor)
+        return Fetched(people, consent, capped, found)
+
+    async def fetch_after(self, cursor: int) -> Fetched | None:
+        """The next batch of the audience after `cursor`, with its lookups; None at the end."""
+        people = await audience_sql.batch(
+            self.condition, after_id=cursor, limit=settings.CAMPAIGN_FANOUT_BATCH
+        )
+        return await self.fetch(people) if people else None
+
+    async def plan(self, people: list[dict[str, Any]]) -> list[Planned]:
+        return await self.plan_fetched(await self.fetch(people))
+
+    async def plan_fetched(self, fetched: Fetched) -> list[Planned]:
+        """The gates and messages of one batch. Pure Python; it lets the event loop run every
+        `_YIELD_EVERY` people so that the reads and the write under way keep going."""
+        self.personaliser.use(fetched.lookups)
         out = []
-        for person in people:
+        consent, capped = fetched.consent, fetched.capped
+        for i, person in enumerate(fetched.people, 1):
             out.append(self._plan_one(person, consent, capped))
+            if i % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         return out
 
     def _channel(self, person: dict[str, Any], consent: dict[tuple[int, str], bool]) -> Channel:
-        wanted = self.campaign.channel
-        if wanted == CampaignChannel.PREFERRED:
-            chat = person["telegram_chat_id"] is not None
-            if chat and (consent.get((person["id"], "telegram")) or not person["phone"]):
-                return Channel.TELEGRAM
-            return Channel.SMS
-        return Channel(str(wanted))
+        if self._fixed_channel is not None:
+            return self._fixed_channel
+        chat = person["telegram_chat_id"] is not None
+        if chat and (consent.get((person["id"], "telegram")) or not person["phone"]):
+            return Channel.TELEGRAM
+        return Channel.SMS
 
     def _plan_one(
         self, person: dict[str, Any], consent: dict[tuple[int, str], bool], capped: set[int]
@@ -139,10 +178,10 @@ class RunPlanner:
         else:
             chat = person["telegram_chat_id"]
             address = str(chat) if chat is not None else ""
-        variant = variant_of(pid, self.campaign.id, self.campaign.variants or [])
+        variant = variant_of(pid, self.campaign.id, self._variants) if self._variants else "A"
         language, fallback = self.personaliser.language(variant, person["language"])
         p = Planned(pid, channel, address, language, variant, fallback)
-        granted = consent.get((pid, str(channel)))
+        granted = consent.get((pid, channel))  # a StrEnum: the same key as its text
         if person["stage"] in self.closed:
             p.skip = "closed_stage"
         elif not address:
@@ -185,12 +224,15 @@ async def _consents(ids: list[int]) -> dict[tuple[int, str], bool]:
     batch may come along with a range filter: their entries are never looked up)."""
     latest: dict[tuple[int, str], bool] = {}
     where, params = audience_sql.id_filter("lead_id", ids, 1)
-    for row in await rows(
-        "SELECT lead_id, purpose, granted FROM consent_record "
-        f"WHERE purpose IN ('sms', 'telegram') AND {where} ORDER BY recorded_at, id",
+    _, found = await connections.get("default").execute_query(
+        sql(
+            "SELECT lead_id, purpose, granted FROM consent_record "
+            f"WHERE purpose IN ('sms', 'telegram') AND {where} ORDER BY recorded_at, id"
+        ),
         params,
-    ):
-        latest[(row["lead_id"], row["purpose"])] = bool(row["granted"])
+    )
+    for lead_id, purpose, granted in found:  # the driver's rows, not copied into dicts
+        latest[(lead_id, purpose)] = bool(granted)
     return latest
 
 
@@ -239,13 +281,18 @@ def _insert_statement(count: int) -> str:
 def row_values(
     campaign_id: int, run_id: int, due_at: datetime, p: Planned, now: datetime
 ) -> list[Any]:
-    skipped = p.skip is not None
+    if p.skip is None:
+        return [
+            p.lead_id, _CHANNEL_TEXT[p.channel], p.address, p.language, p.body, p.segments or 1,
+            p.encoding or "gsm7", "campaign", "queued", None, None, 0, due_at,
+            f"campaign:{campaign_id}:run:{run_id}:lead:{p.lead_id}", campaign_id, run_id,
+            p.story_id, p.variant, now, None,
+        ]  # fmt: skip
     return [
-        p.lead_id, str(p.channel), p.address, p.language, p.body, p.segments or 1,
-        p.encoding or "gsm7", "campaign", "skipped" if skipped else "queued", p.skip,
-        SKIP_REASONS.get(p.skip) if skipped else None, 0, due_at,
-        idempotency_key(campaign_id, run_id, p.lead_id), campaign_id, run_id, p.story_id,
-        p.variant, now, now if skipped else None,
+        p.lead_id, _CHANNEL_TEXT[p.channel], p.address, p.language, "", 1, "gsm7", "campaign",
+        "skipped", p.skip, SKIP_REASONS.get(p.skip), 0, due_at,
+        f"campaign:{campaign_id}:run:{run_id}:lead:{p.lead_id}", campaign_id, run_id,
+        p.story_id, p.variant, now, now,
     ]  # fmt: skip
 
 

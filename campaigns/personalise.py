@@ -32,6 +32,16 @@ class StoryChoice:
     problem: str | None = None  # a skip reason when the person cannot have a story
 
 
+NO_STORY = StoryChoice(None)
+
+
+@dataclass(frozen=True)
+class BatchLookups:
+    segments: dict[int, set[str]]  # person -> segment codes (matched stories)
+    seen: dict[int, set[int]]  # person -> stories already received
+    person_event: dict[int, int | None]  # person -> the event their message speaks of
+
+
 @dataclass(frozen=True)
 class Rendered:
     body: str
@@ -82,6 +92,10 @@ class Personaliser:
         self._story_vars: dict[tuple[int, str], dict[str, str]] = {}
         self._rendered: dict[tuple[Any, ...], Rendered] = {}
         self.fallbacks = 0
+        # The current batch's lookups (see `use`).
+        self.segments: dict[int, set[str]] = {}
+        self.seen: dict[int, set[int]] = {}
+        self.person_event: dict[int, int | None] = {}
 
     async def load(self) -> None:
         if not self.uses_story:
@@ -105,13 +119,24 @@ class Personaliser:
     # ---- batch lookups ----------------------------------------------------------------------
 
     async def prepare(self, people: list[dict[str, Any]], anchor: tuple[str, date] | None) -> None:
-        """Load what this batch needs: agents, events, the people's segments and stories seen."""
+        """Load what this batch needs and use it for the next `story_for` / `render` calls."""
+        self.use(await self.lookups(people, anchor))
+
+    def use(self, found: BatchLookups) -> None:
+        self.segments, self.seen, self.person_event = (
+            found.segments, found.seen, found.person_event
+        )  # fmt: skip
+
+    async def lookups(
+        self, people: list[dict[str, Any]], anchor: tuple[str, date] | None
+    ) -> BatchLookups:
+        """What a batch needs: the people's segments, stories seen and events, and the agents
+        and events not cached yet. It only reads (and adds to the run's caches), so the next
+        batch's lookups may run while this batch is being planned and written."""
+        found = BatchLookups({}, {}, {})
         ids = [p["id"] for p in people]
-        self.segments: dict[int, set[str]] = {}
-        self.seen: dict[int, set[int]] = {}
-        self.person_event: dict[int, int | None] = {}
         if not ids:
-            return
+            return found
         if self.uses_agent:
             wanted = {p["assigned_agent_id"] for p in people if p["assigned_agent_id"]}
             missing = [a for a in wanted if a not in self._agents]
@@ -127,17 +152,22 @@ class Personaliser:
                 f"AND status NOT IN ('skipped', 'failed', 'undelivered') AND {where}",
                 params,
             ):
-                self.seen.setdefault(row["lead_id"], set()).add(row["story_id"])
+                found.seen.setdefault(row["lead_id"], set()).add(row["story_id"])
             if self.campaign.story_mode == StoryMode.MATCHED:
                 for row in await rows(
                     f"SELECT lead_id, code FROM lead_segment WHERE {where}", params
                 ):
-                    self.segments.setdefault(row["lead_id"], set()).add(row["code"])
+                    found.segments.setdefault(row["lead_id"], set()).add(row["code"])
         if self.uses_event:
-            await self._prepare_events(people, ids, anchor)
+            await self._event_lookups(people, ids, anchor, found.person_event)
+        return found
 
-    async def _prepare_events(
-        self, people: list[dict[str, Any]], ids: list[int], anchor: tuple[str, date] | None
+    async def _event_lookups(
+        self,
+        people: list[dict[str, Any]],
+        ids: list[int],
+        anchor: tuple[str, date] | None,
+        person_event: dict[int, int | None],
     ) -> None:
         # The person's event: the one a relative run counts from, else the next event they
         # registered for, else the event where they were met.
@@ -152,13 +182,13 @@ class Personaliser:
         batch = set(ids)
         for row in registered:  # earliest last, so it wins
             if row["lead_id"] in batch:
-                self.person_event[row["lead_id"]] = row["id"]
+                person_event[row["lead_id"]] = row["id"]
         for person in people:
             if anchor is None or anchor[0] != "registration.starts_at":
-                self.person_event.setdefault(person["id"], person["event_id"])
+                person_event.setdefault(person["id"], person["event_id"])
             if anchor and anchor[0] == "event.starts_at":
-                self.person_event[person["id"]] = person["event_id"]
-        wanted = {e for e in self.person_event.values() if e and e not in self._events}
+                person_event[person["id"]] = person["event_id"]
+        wanted = {e for e in person_event.values() if e and e not in self._events}
         if wanted:
             ev = list(wanted)
             for row in await rows(
@@ -172,7 +202,7 @@ class Personaliser:
 
     def story_for(self, person: dict[str, Any], language: str) -> StoryChoice:
         if not self.uses_story:
-            return StoryChoice(None)
+            return NO_STORY
         seen = self.seen.get(person["id"], set())
         if self.campaign.story_mode == StoryMode.FIXED:
             story = self.stories.get(self.campaign.story_id or 0)

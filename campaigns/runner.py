@@ -8,6 +8,8 @@ claimed again and the fan-out resumes from its cursor."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -91,22 +93,63 @@ async def claim_run(worker_id: str, *, now: datetime | None = None) -> CampaignR
 
 
 async def fan_out(run: CampaignRun, worker_id: str) -> bool:
-    """Write the run's outbox rows from its cursor on; True when the run is done."""
+    """Write the run's outbox rows from its cursor on; True when the run is done.
+
+    A pipeline of three stages: while batch k is being written, batch k+1 (already read) is
+    planned, and batch k+2 is read next. The database does one thing at a time on SQLite, so
+    the reads of k+1 finish before the write of k starts: the planning then overlaps the write,
+    the longest step. Writes stay in order, one at a time: a batch is written only once the one
+    before it is committed, so the cursor never passes a batch that is not stored. At most
+    three batches are in memory."""
     campaign = await Campaign.get(id=run.campaign_id)  # type: ignore[attr-defined]
     planner = RunPlanner(campaign, run_id=run.id, planned_at=run.planned_at)
     await planner.load()
-    async for people in planner.batches(run.cursor):
-        planned = await planner.plan(people)
-        ok = await write_batch(
-            run, worker_id, planned, cursor=people[-1]["id"], lease_seconds=RUN_LEASE_SECONDS
-        )
-        if not ok:
-            log.info("run %s stopped (paused, cancelled or taken over)", run.id)
-            return False
+    tasks: list[asyncio.Future[Any]] = []
+
+    def start(coroutine: Any) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coroutine)
+        tasks.append(task)
+        return task
+
+    try:
+        fetched = await planner.fetch_after(run.cursor)
+        planned = await planner.plan_fetched(fetched) if fetched is not None else []
+        reading = start(planner.fetch_after(fetched.people[-1]["id"])) if fetched else None
+        while fetched is not None and reading is not None:
+            following = await reading  # batch k+1 read before batch k is written
+            writing = start(
+                write_batch(
+                    run,
+                    worker_id,
+                    planned,
+                    cursor=fetched.people[-1]["id"],
+                    lease_seconds=RUN_LEASE_SECONDS,
+                )
+            )
+            reading = None
+            next_planned: list[Any] = []
+            if following is not None:
+                reading = start(planner.fetch_after(following.people[-1]["id"]))
+                next_planned = await planner.plan_fetched(following)  # while k is written
+            if not await writing:
+                return _stopped(run)
+            tasks[:] = [t for t in tasks if not t.done()]
+            fetched, planned = following, next_planned
+    finally:
+        for task in tasks:  # an error or a stop: nothing keeps running behind our back
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
     done = await CampaignRun.filter(
         id=run.id, leased_by=worker_id, status=RunStatus.FANNING_OUT
     ).update(status=RunStatus.DONE, finished_at=_now(), leased_by=None, lease_until=None)
     return bool(done)
+
+
+def _stopped(run: CampaignRun) -> bool:
+    log.info("run %s stopped (paused, cancelled or taken over)", run.id)
+    return False
 
 
 async def finish_campaigns(*, now: datetime | None = None) -> int:

@@ -406,3 +406,81 @@ async def test_worker_once_fans_out_a_due_campaign_and_sends_it(
     assert sorted(r.lead_id for r in rows) == sorted(p.id for p in people)
     assert {r.status for r in rows} == {OutboxStatus.SENT}
     assert {r.provider for r in rows} == {"console"}
+
+
+async def test_a_pause_landing_while_the_pipelined_fan_out_writes_stops_it_cleanly(
+    client, marketing, person, monkeypatch
+):
+    """`runner.fan_out` reads batch k+1 and plans it while batch k is written: a pause that
+    lands after the first write stops the run at that batch, with nothing written after it
+    and no read or write left running."""
+    import campaigns.runner as runner
+
+    reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
+    people = [await person() for _ in range(35)]
+    campaign = await scheduled(client, marketing)
+    assert campaign.next_run_at is not None
+    t = campaign.next_run_at + timedelta(seconds=1)
+    await plan_due_runs(now=t)
+    run = await claim_run("worker-a", now=t)
+    assert run is not None
+    writes: list[int] = []
+    real_write = runner.write_batch
+
+    async def write_then_pause(run_, worker_id, planned, **kw):
+        ok = await real_write(run_, worker_id, planned, **kw)
+        writes.append(kw["cursor"])
+        if len(writes) == 1:
+            assert (await act(client, marketing, campaign.id, "pause")).status_code == 200
+        return ok
+
+    monkeypatch.setattr(runner, "write_batch", write_then_pause)
+    before = {t for t in asyncio.all_tasks()}
+    assert await runner.fan_out(run, "worker-a") is False
+    assert {t for t in asyncio.all_tasks() if not t.done()} - before == set()
+    assert writes == [people[9].id, people[19].id]  # the second one found the run paused
+    assert await statuses(campaign.id) == {"paused": 10}
+    run = await CampaignRun.get(id=run.id)
+    assert run.status == RunStatus.PAUSED and run.cursor == people[9].id
+
+
+async def test_an_error_while_planning_a_batch_leaves_the_written_batches_and_no_task_behind(
+    client, marketing, person, monkeypatch
+):
+    import campaigns.runner as runner
+    from campaigns.fanout import RunPlanner as Planner
+
+    reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
+    people = [await person() for _ in range(35)]
+    campaign = await scheduled(client, marketing)
+    assert campaign.next_run_at is not None
+    t = campaign.next_run_at + timedelta(seconds=1)
+    await plan_due_runs(now=t)
+    run = await claim_run("worker-a", now=t)
+    assert run is not None
+    real_plan = Planner.plan_fetched
+    calls = 0
+
+    async def failing_third(self, fetched):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("boom")
+        return await real_plan(self, fetched)
+
+    monkeypatch.setattr(Planner, "plan_fetched", failing_third)
+    before = {t for t in asyncio.all_tasks()}
+    try:
+        await runner.fan_out(run, "worker-a")
+    except RuntimeError as error:
+        assert str(error) == "boom"
+    else:
+        raise AssertionError("the planning error did not reach the caller")
+    assert {t for t in asyncio.all_tasks() if not t.done()} - before == set()
+    # Batches 1 and 2 were planned; batch 1 was written, and batch 2 was being written (or
+    # was stopped before its commit): never a batch that was not planned, never a row twice.
+    rows = await OutboxMessage.filter(campaign_id=campaign.id)
+    ids = sorted(r.lead_id for r in rows)
+    assert ids in ([p.id for p in people[:10]], [p.id for p in people[:20]])
+    run = await CampaignRun.get(id=run.id)
+    assert run.cursor == ids[-1]  # the cursor matches what is stored; a new worker goes on
