@@ -408,14 +408,8 @@ async def test_worker_once_fans_out_a_due_campaign_and_sends_it(
     assert {r.provider for r in rows} == {"console"}
 
 
-async def test_a_pause_landing_while_the_pipelined_fan_out_writes_stops_it_cleanly(
-    client, marketing, person, monkeypatch
-):
-    """`runner.fan_out` reads batch k+1 and plans it while batch k is written: a pause that
-    lands after the first write stops the run at that batch, with nothing written after it
-    and no read or write left running."""
-    import campaigns.runner as runner
-
+async def claimed_in_batches_of_ten(client, marketing, person):
+    """35 people and a due campaign whose run worker-a has claimed, fanned out 10 at a time."""
     reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
     people = [await person() for _ in range(35)]
     campaign = await scheduled(client, marketing)
@@ -424,6 +418,18 @@ async def test_a_pause_landing_while_the_pipelined_fan_out_writes_stops_it_clean
     await plan_due_runs(now=t)
     run = await claim_run("worker-a", now=t)
     assert run is not None
+    return people, campaign, run
+
+
+async def test_a_pause_landing_while_the_pipelined_fan_out_writes_stops_it_cleanly(
+    client, marketing, person, monkeypatch
+):
+    """`runner.fan_out` reads batch k+1 and plans it while batch k is written: a pause that
+    lands after the first write stops the run at that batch, with nothing written after it
+    and no read or write left running."""
+    import campaigns.runner as runner
+
+    people, campaign, run = await claimed_in_batches_of_ten(client, marketing, person)
     writes: list[int] = []
     real_write = runner.write_batch
 
@@ -450,14 +456,7 @@ async def test_an_error_while_planning_a_batch_leaves_the_written_batches_and_no
     import campaigns.runner as runner
     from campaigns.fanout import RunPlanner as Planner
 
-    reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
-    people = [await person() for _ in range(35)]
-    campaign = await scheduled(client, marketing)
-    assert campaign.next_run_at is not None
-    t = campaign.next_run_at + timedelta(seconds=1)
-    await plan_due_runs(now=t)
-    run = await claim_run("worker-a", now=t)
-    assert run is not None
+    people, campaign, run = await claimed_in_batches_of_ten(client, marketing, person)
     real_plan = Planner.plan_fetched
     calls = 0
 
