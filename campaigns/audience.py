@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tortoise import connections
-
 from campaigns.schedule import anchor_window
-from channels.sql import is_postgres, rows, sql
+from channels.sql import is_postgres, rows, tuples
 
 # Statuses of a message that was (or will be) sent: what "messaged" and the cap count.
 LIVE_STATUSES = ("queued", "sending", "sent", "delivered", "unknown", "paused")
@@ -152,14 +150,11 @@ async def batch(condition: Condition, *, after_id: int, limit: int) -> list[Any]
     rows (read by column name like a dict), not copied into dicts, as a run reads 100,000."""
     params = [*condition.params, after_id, limit]
     n = len(condition.params)
-    _, found = await connections.get("default").execute_query(
-        sql(
-            f"SELECT {LEAD_COLUMNS} FROM lead l WHERE {condition.sql()} "
-            f"AND l.id > ${n + 1} ORDER BY l.id LIMIT ${n + 2}"
-        ),
+    return await tuples(
+        f"SELECT {LEAD_COLUMNS} FROM lead l WHERE {condition.sql()} "
+        f"AND l.id > ${n + 1} ORDER BY l.id LIMIT ${n + 2}",
         params,
     )
-    return list(found)
 
 
 async def count(condition: Condition) -> int:

@@ -28,7 +28,7 @@ from campaigns.schedule import parse
 from channels.models import Channel
 from channels.outbox import TELEGRAM_MAX_CHARACTERS
 from channels.sms_segments import MAX_BODY_CHARACTERS
-from channels.sql import execute, is_postgres, rows, sql
+from channels.sql import execute, is_postgres, rows, tuples
 from crm.config import settings
 from crm.people.models import Stage
 
@@ -224,14 +224,11 @@ async def _consents(ids: list[int]) -> dict[tuple[int, str], bool]:
     batch may come along with a range filter: their entries are never looked up)."""
     latest: dict[tuple[int, str], bool] = {}
     where, params = audience_sql.id_filter("lead_id", ids, 1)
-    _, found = await connections.get("default").execute_query(
-        sql(
-            "SELECT lead_id, purpose, granted FROM consent_record "
-            f"WHERE purpose IN ('sms', 'telegram') AND {where} ORDER BY recorded_at, id"
-        ),
+    for lead_id, purpose, granted in await tuples(
+        "SELECT lead_id, purpose, granted FROM consent_record "
+        f"WHERE purpose IN ('sms', 'telegram') AND {where} ORDER BY recorded_at, id",
         params,
-    )
-    for lead_id, purpose, granted in found:  # the driver's rows, not copied into dicts
+    ):
         latest[(lead_id, purpose)] = bool(granted)
     return latest
 
@@ -281,18 +278,13 @@ def _insert_statement(count: int) -> str:
 def row_values(
     campaign_id: int, run_id: int, due_at: datetime, p: Planned, now: datetime
 ) -> list[Any]:
-    if p.skip is None:
-        return [
-            p.lead_id, _CHANNEL_TEXT[p.channel], p.address, p.language, p.body, p.segments or 1,
-            p.encoding or "gsm7", "campaign", "queued", None, None, 0, due_at,
-            f"campaign:{campaign_id}:run:{run_id}:lead:{p.lead_id}", campaign_id, run_id,
-            p.story_id, p.variant, now, None,
-        ]  # fmt: skip
+    skipped = p.skip is not None
     return [
-        p.lead_id, _CHANNEL_TEXT[p.channel], p.address, p.language, "", 1, "gsm7", "campaign",
-        "skipped", p.skip, SKIP_REASONS.get(p.skip), 0, due_at,
-        f"campaign:{campaign_id}:run:{run_id}:lead:{p.lead_id}", campaign_id, run_id,
-        p.story_id, p.variant, now, now,
+        p.lead_id, _CHANNEL_TEXT[p.channel], p.address, p.language, p.body, p.segments or 1,
+        p.encoding or "gsm7", "campaign", "skipped" if skipped else "queued", p.skip,
+        SKIP_REASONS.get(p.skip) if skipped else None, 0, due_at,
+        idempotency_key(campaign_id, run_id, p.lead_id), campaign_id, run_id, p.story_id,
+        p.variant, now, now if skipped else None,
     ]  # fmt: skip
 
 

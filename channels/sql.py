@@ -32,6 +32,13 @@ async def rows(text: str, params: list[Any]) -> list[dict[str, Any]]:
     return await connections.get("default").execute_query_dict(sql(text), params)
 
 
+async def tuples(text: str, params: list[Any]) -> list[Any]:
+    """The driver's own rows (sqlite3.Row, asyncpg Record): read by position or by column
+    name, without a dict copy each. For reads of thousands of rows on a hot path."""
+    _, found = await connections.get("default").execute_query(sql(text), params)
+    return list(found)
+
+
 async def execute(text: str, params: list[Any]) -> int:
     count, _ = await connections.get("default").execute_query(sql(text), params)
     return count

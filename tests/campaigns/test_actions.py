@@ -264,14 +264,7 @@ async def test_cancel_skips_the_unsent_rows_and_no_later_run_happens(
 async def test_pause_during_fan_out_stops_between_batches_and_resume_goes_on_from_the_cursor(
     client, marketing, person, dispatcher
 ):
-    reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
-    people = [await person() for _ in range(25)]
-    campaign = await scheduled(client, marketing)
-    assert campaign.next_run_at is not None
-    t = campaign.next_run_at + timedelta(seconds=1)
-    await plan_due_runs(now=t)
-    run = await claim_run("worker-a", now=t)
-    assert run is not None
+    people, campaign, run = await claimed_in_batches_of_ten(client, marketing, person, count=25)
     planner = RunPlanner(campaign, run_id=run.id, planned_at=run.planned_at)
     await planner.load()
     batches = planner.batches(run.cursor)
@@ -302,7 +295,7 @@ async def test_pause_during_fan_out_stops_between_batches_and_resume_goes_on_fro
     assert run.status == RunStatus.PAUSED and run.cursor == first[-1]["id"]
 
     assert (await act(client, marketing, campaign.id, "resume")).status_code == 200
-    assert await run_at(t + timedelta(seconds=1), "worker-b") == 1
+    assert await run_at(run.planned_at + timedelta(seconds=2), "worker-b") == 1
     rows = await OutboxMessage.filter(campaign_id=campaign.id)
     assert sorted(r.lead_id for r in rows) == sorted(p.id for p in people)
     assert await statuses(campaign.id) == {"queued": 25}
@@ -408,10 +401,11 @@ async def test_worker_once_fans_out_a_due_campaign_and_sends_it(
     assert {r.provider for r in rows} == {"console"}
 
 
-async def claimed_in_batches_of_ten(client, marketing, person):
-    """35 people and a due campaign whose run worker-a has claimed, fanned out 10 at a time."""
+async def claimed_in_batches_of_ten(client, marketing, person, count=35):
+    """`count` people and a due campaign whose run worker-a has claimed, fanned out 10 at a
+    time."""
     reload_settings(**{**settings.model_dump(), "CAMPAIGN_FANOUT_BATCH": 10})
-    people = [await person() for _ in range(35)]
+    people = [await person() for _ in range(count)]
     campaign = await scheduled(client, marketing)
     assert campaign.next_run_at is not None
     t = campaign.next_run_at + timedelta(seconds=1)
