@@ -36,6 +36,9 @@ class OutreachEvent(Model):
         "crm.User", related_name="events_worked", through="outreach_event_agent"
     )
     notes = fields.TextField(null=True)
+    # The word a prospect texts to the SMS number at the stand ("MARCHE12"), upper case. Unique
+    # through the index below (SQLite cannot add a UNIQUE column without rebuilding the table).
+    keyword = fields.CharField(max_length=20, null=True)
     created_by = fields.ForeignKeyField(
         "crm.User", related_name="events_created", null=True, on_delete=fields.SET_NULL
     )
@@ -44,6 +47,7 @@ class OutreachEvent(Model):
     class Meta:
         table = "outreach_event"
         indexes = (("starts_at",),)
+        unique_together = (("keyword",),)
 
 
 class InteractionKind(StrEnum):
@@ -65,6 +69,13 @@ class InteractionChannel(StrEnum):
     OTHER = "other"
 
 
+class Interest(StrEnum):
+    # How keen the person seemed when the agent met them.
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
 class Interaction(Model):
     # An append-only log entry of contact with a person. Never updated in place.
 
@@ -76,6 +87,7 @@ class Interaction(Model):
     channel = fields.CharEnumField(InteractionChannel, max_length=20)
     occurred_at = fields.DatetimeField()
     notes = fields.TextField(null=True)
+    interest = fields.CharEnumField(Interest, max_length=10, null=True)
     # Made by the device that logged it, so a retried sync is stored once.
     client_id = fields.UUIDField(null=True, unique=True)
     event = fields.ForeignKeyField(
@@ -112,3 +124,28 @@ class EventRegistration(Model):
         table = "event_registration"
         unique_together = (("event", "lead"),)
         indexes = (("lead_id", "event_id"),)
+
+
+class SyncKind(StrEnum):
+    CONTACT = "contact"
+    INTERACTION = "interaction"
+    UPDATE = "update"
+
+
+class SyncReceipt(Model):
+    # What the field app's sync did with one item the device made (by its client_id): the same
+    # item sent again gets this answer back instead of being applied twice. Written in the same
+    # transaction as the change itself.
+
+    id = fields.IntField(primary_key=True)
+    client_id = fields.UUIDField(unique=True)
+    kind = fields.CharEnumField(SyncKind, max_length=20)
+    user = fields.ForeignKeyField(
+        "crm.User", related_name="sync_receipts", null=True, on_delete=fields.SET_NULL
+    )
+    lead_id = fields.IntField(null=True)
+    result: fields.Field[dict] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "sync_receipt"

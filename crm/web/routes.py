@@ -140,6 +140,7 @@ class PageSessionMiddleware(SessionMiddleware):
 
 def install_web(app: FastAPI) -> None:
     """Add the session middleware, the page routes and their HTML error pages to the app."""
+    from crm.web.field import router as field_router
     from crm.web.leads import router as leads_router
 
     install_renderer(app)
@@ -149,3 +150,4 @@ def install_web(app: FastAPI) -> None:
     app.add_exception_handler(PageError, _page_error)
     app.include_router(router, include_in_schema=False)
     app.include_router(leads_router, include_in_schema=False)
+    app.include_router(field_router, include_in_schema=False)

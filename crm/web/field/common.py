@@ -1,0 +1,40 @@
+"""What every field-app page shares: who may use it and how a page is rendered."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from crm.enums import Role
+from crm.web.render import PageError, render
+from crm.web.session import WebUser, require_user
+
+# The people who work in the field: agents, and the coordinators and admins who do it too.
+FIELD_ROLES = frozenset({Role.ADMIN, Role.COORDINATOR, Role.AGENT})
+
+
+async def require_field_user(request: Request) -> WebUser:
+    web_user = await require_user(request)
+    if web_user.actor.role not in FIELD_ROLES:
+        raise PageError(403)
+    return web_user
+
+
+FieldUser = Annotated[WebUser, Depends(require_field_user)]
+
+
+def render_field(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    section: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A field page; `section` marks the bottom-navigation entry that is current
+    (today, log, people, events, followups)."""
+    return render(
+        request, template, {"section": section, **(context or {})}, status_code=status_code
+    )
