@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from crm.web.field import contacts, events, followups, people, today
+from crm.web.field import contacts, events, followups, offline, people, sync_routes, today
 
 router = APIRouter(include_in_schema=False)
-for _module in (today, contacts, people, events, followups):
+for _module in (today, contacts, people, events, followups, offline, sync_routes):
     router.include_router(_module.router)
