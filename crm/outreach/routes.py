@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from crm.auth.actor import Actor
 from crm.auth.deps import FieldActor, StaffActor
-from crm.outreach import service
+from crm.outreach import service, sync
 from crm.outreach.models import EventKind, EventRegistration, Interaction, OutreachEvent
 from crm.outreach.schemas import (
     EventCreate,
@@ -45,6 +46,7 @@ async def present_events(events: list[OutreachEvent], actor: Actor) -> list[Even
             partner_id=e.partner_id,  # type: ignore[attr-defined]
             agent_ids=agents.get(e.id, []),
             notes=e.notes if actor.sees_notes else None,
+            keyword=e.keyword,
             telegram_link=service.telegram_link(e.id),
             created_at=e.created_at,
         )
@@ -61,7 +63,8 @@ def present_interaction(i: Interaction, actor: Actor) -> InteractionOut:
         occurred_at=i.occurred_at,
         notes=i.notes if actor.sees_notes else None,
         client_id=i.client_id,
-        event_id=i.event_id,
+        event_id=i.event_id,  # type: ignore[attr-defined]
+        interest=i.interest,
         author_id=i.author_id,  # type: ignore[attr-defined]
         created_at=i.created_at,
     )
@@ -207,3 +210,35 @@ async def log_interaction(lead_id: Id, data: InteractionCreate, actor: FieldActo
     result = await service.log_interaction(lead, data, actor=actor)
     body = present_interaction(result.interaction, actor).model_dump(mode="json")
     return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=sync.MAX_ITEMS)
+
+
+class SyncResult(BaseModel):
+    client_id: str | None
+    type: str | None
+    status: str = Field(description="stored, already_stored, conflict, refused or error")
+    lead_id: int | None = None
+    interaction_id: int | None = None
+    duplicate: bool = False
+    differences: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    detail: str | None = None
+    field: str | None = None
+
+
+class SyncAnswer(BaseModel):
+    results: list[SyncResult]
+
+
+@router.post("/sync", response_model=SyncAnswer)
+async def sync_items(data: SyncRequest, actor: FieldActor) -> SyncAnswer:
+    """The field app's queue: contacts, interactions and updates made on a device, each with a
+    `client_id`, applied in order. Sending an item again is answered `already_stored`; an
+    update whose fields changed on the server since the device saw them is a `conflict` and is
+    not applied; bad input refuses that item alone, naming the field."""
+    results = await sync.apply_items(data.items, actor=actor)
+    return SyncAnswer(results=[SyncResult(**r.as_json()) for r in results])

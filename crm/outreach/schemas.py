@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from crm.enums import Language
 from crm.geo import Region
-from crm.outreach.models import EventKind, InteractionChannel, InteractionKind
+from crm.outreach.models import EventKind, InteractionChannel, InteractionKind, Interest
 from crm.schemas import LocalDatetime
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -16,6 +16,8 @@ Place = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 PostcodeIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# Normalised and checked by the service (upper case, no accents, not a reserved word, unused).
+KeywordIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 
 
 class EventFields(BaseModel):
@@ -27,6 +29,12 @@ class EventFields(BaseModel):
     partner_id: Id | None = None
     agent_ids: list[Id] | None = Field(None, max_length=50)
     notes: Text | None = None
+    keyword: KeywordIn | None = Field(
+        None,
+        description="the word people text to the SMS number to be attributed to the event "
+        "(3-20 letters or digits, stored upper case without accents); made from the title "
+        "when not given at creation; null removes it",
+    )
 
 
 class EventCreate(EventFields):
@@ -60,6 +68,7 @@ class EventOut(BaseModel):
     partner_id: int | None
     agent_ids: list[int]
     notes: str | None = None
+    keyword: str | None = None
     telegram_link: str | None
     created_at: datetime
 
@@ -74,6 +83,7 @@ class InteractionCreate(BaseModel):
         None, description="made by the device; the same client_id twice is stored once"
     )
     event_id: Id | None = None
+    interest: Interest | None = Field(None, description="how keen the person seemed")
 
 
 class InteractionOut(BaseModel):
@@ -85,6 +95,7 @@ class InteractionOut(BaseModel):
     notes: str | None = None
     client_id: UUID | None
     event_id: int | None
+    interest: Interest | None = None
     author_id: int | None
     created_at: datetime
 

@@ -149,6 +149,7 @@ async def log_interaction(
                 notes=data.notes,
                 client_id=data.client_id,
                 event_id=data.event_id,
+                interest=data.interest,
                 author_id=actor.user_id,
             )
             if lead.last_contacted_at is None or occurred > lead.last_contacted_at:

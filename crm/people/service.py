@@ -198,6 +198,28 @@ async def _create(
     return lead, records
 
 
+async def add_new_facts(
+    lead: Lead,
+    data: LeadCreate,
+    *,
+    actor: Actor | None,
+    consent_source: ConsentSource = ConsentSource.API,
+) -> dict[str, Any]:
+    """Add what a caller knows to a person they chose (the existing person offered while an
+    agent types a phone): empty fields filled, new segments and consents recorded, nothing
+    overwritten. Returns the normalised values the caller sent."""
+    values = await normalise(data.model_dump(exclude={"consents"}, exclude_unset=False))
+    phone = values.get("phone")
+    if phone and phone != lead.phone:
+        owner = await Lead.get_or_none(phone=phone)
+        if owner is not None and owner.id != lead.id:
+            raise InvalidInput(f"already belongs to person {owner.id}", field="phone")
+        if lead.phone:
+            values["phone"] = None  # the person keeps their number; nothing is overwritten
+    await _merge_new_facts(lead, values, data.consents, actor, consent_source)
+    return values
+
+
 async def _merge_new_facts(
     lead: Lead,
     values: dict[str, Any],
