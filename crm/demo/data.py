@@ -423,6 +423,36 @@ EVENTS: tuple[DemoEvent, ...] = (
         2,
         0,
     ),
+    # Today and this week, so the field app's Today page has something to show.
+    DemoEvent(
+        EventKind.MARKET_STAND,
+        "Stand Passerelle au marché de Saint-Gilles",
+        "Parvis de Saint-Gilles",
+        "1060",
+        "fr",
+        "brussels",
+        ("fatima",),
+        None,
+        0,
+        (8, 0),
+        5,
+        0,
+        "Stand du jour : QR code Telegram et mot-clé SMS sur la page « stand ».",
+    ),
+    DemoEvent(
+        EventKind.FREE_COFFEE,
+        "Gratis koffie aan het Sint-Pietersstation",
+        "Koningin Maria Hendrikaplein, Gent",
+        "9000",
+        "nl",
+        "gent",
+        ("joris",),
+        None,
+        -2,
+        (9, 0),
+        3,
+        0,
+    ),
 )
 
 WALK_INS = 20  # people who came to the Brussels office on their own

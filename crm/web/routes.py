@@ -10,6 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from crm.auth.models import User
 from crm.auth.service import authenticate
 from crm.config import settings
+from crm.enums import Role
 from crm.web.csrf import CsrfRefused, checked_form
 from crm.web.i18n import DEFAULT_LANGUAGE, is_ui_language
 from crm.web.render import PageError, install_renderer, render, render_error
@@ -45,6 +46,8 @@ async def home(request: Request) -> Response:
     if web_user.actor.is_partner:
         # Partner users may sign in; their portal comes in a later issue.
         return render(request, "base/partner_soon.html")
+    if web_user.actor.role is Role.AGENT:
+        return _redirect("/field/")  # community agents work from their phones
     return _redirect("/leads")
 
 

@@ -6,13 +6,13 @@ from crm.enums import Role
 from .conftest import PASSWORD, csrf_from, login
 
 
-async def test_login_with_right_password_opens_the_people_list(client, make_caller):
+async def test_agent_login_opens_the_field_app_and_the_people_list_stays_open(client, make_caller):
     agent = await make_caller(Role.AGENT)
     response = await login(client, agent.user.email)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
     home = await client.get("/")
-    assert home.status_code == 303 and home.headers["location"] == "/leads"
+    assert home.status_code == 303 and home.headers["location"] == "/field/"
     page = await client.get("/leads")
     assert page.status_code == 200
     assert agent.user.display_name in page.text
