@@ -5,8 +5,9 @@
    that person on that channel (which carries its campaign).
 3. Mark the conversation unread for staff.
 4. Opt-out and opt-in words go to the consent ledger and are confirmed once, in the person's
-   language; any other message outside office hours gets one acknowledgement per night saying
-   when someone will answer."""
+   language; an SMS that starts with an outreach event's keyword attributes the person to the
+   event, records their SMS consent and is welcomed; any other message outside office hours
+   gets one acknowledgement per night saying when someone will answer."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ from channels.keywords import Keyword, match_keyword
 from channels.models import Channel, InboundMessage, MessageKind, OutboxMessage
 from channels.sql import execute, is_postgres, rows
 from channels.texts import channel_word, language_or_default, opening_phrase, text
+from crm.audit import service as audit
 from crm.enums import Language
+from crm.outreach.keywords import OPT_OUT_WORDS, first_word_keyword, fold
+from crm.outreach.models import OutreachEvent
 from crm.people.models import Lead, LeadSource, Stage
 from crm.people.schemas import LeadCreate
 from crm.people.service import find_or_create_lead
@@ -33,6 +37,7 @@ from crm.people.service import find_or_create_lead
 log = logging.getLogger(__name__)
 
 PREVIEW_LENGTH = 160
+EVENT_WELCOME_PREFIX = "event-welcome:"  # + the inbound message's id
 # After-hours acknowledgements already queued (by key), oldest first; bounded.
 _ACKNOWLEDGED: dict[str, None] = {}
 _ACKNOWLEDGED_MAX = 20_000
@@ -241,6 +246,49 @@ async def answer(
     return queued
 
 
+async def event_for_keyword(body: str) -> OutreachEvent | None:
+    """The outreach event whose keyword a message starts with ("Marché12, bonjour" → the event
+    with keyword MARCHE12); None for any other message. Opt-out and opt-in words keep
+    priority: a message that is one, or that contains an opt-out word ("MARCHE12 STOP"), is no
+    request for our news."""
+    keyword = first_word_keyword(body)
+    if keyword is None or match_keyword(body) is not None:
+        return None
+    if any(fold(word) in OPT_OUT_WORDS for word in body.split()):
+        return None
+    return await OutreachEvent.get_or_none(keyword=keyword)
+
+
+async def fill_empty_attribution(lead: Lead, attribution: dict[str, int]) -> None:
+    """A person we already know keeps their event and partner: a later link or keyword only
+    fills what is empty (audited as "lead.attribution")."""
+    added = {k: v for k, v in attribution.items() if getattr(lead, k) is None}
+    if not added:
+        return
+    await Lead.filter(id=lead.id).update(**added, updated_at=outbox.now())
+    for key, value in added.items():
+        setattr(lead, key, value)
+    await audit.record(
+        None, "lead.attribution", entity="lead", entity_id=lead.id, lead_id=lead.id, changes=added
+    )
+
+
+async def welcome_from_event(
+    lead: Lead, message: InboundMessage, event: OutreachEvent, *, created: bool
+) -> list[OutboxMessage]:
+    """Someone texted an event's keyword, as the stand page invited them to ("text MARCHE12 to
+    receive our news by SMS"): they are attributed to the event (a new person was created
+    with it; a person we knew only gets an empty event filled), their SMS consent is recorded
+    and they get one welcome per message, in their language or else the event's."""
+    if not created:
+        await fill_empty_attribution(lead, {"event_id": event.id})
+    await set_channel_consent(lead, Channel.SMS, granted=True, method="event_keyword")
+    language = lead.language or event.language
+    body = text("event_welcome", language)
+    key = f"{EVENT_WELCOME_PREFIX}{message.id}"
+    return [await _auto(lead, Channel.SMS, body, key, language=language)]
+
+
 def forget_acknowledgements() -> None:
     """A fresh start (a new app, a restored database) trusts the database alone again."""
     _ACKNOWLEDGED.clear()
@@ -253,6 +301,7 @@ async def _auto(
     key: str,
     *,
     reply_markup: dict[str, Any] | None = None,
+    language: str | None = None,
 ) -> OutboxMessage:
     row, _created = await outbox.enqueue(
         lead,
@@ -260,7 +309,7 @@ async def _auto(
         body,
         kind=MessageKind.AUTO,
         idempotency_key=key,
-        language=language_or_default(lead.language),
+        language=language_or_default(language or lead.language),
         reply_markup=reply_markup,
     )
     return row

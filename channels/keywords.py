@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from enum import StrEnum
+
+# The words themselves live in the CRM, which must keep event keywords clear of them.
+from crm.outreach.keywords import OPT_IN_WORDS, OPT_OUT_WORDS, fold
+
+__all__ = ["OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "fold", "match_keyword"]
 
 
 class Keyword(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
-
-
-# Word → the language it suggests (None: no hint), for answering a person whose language we do
-# not know yet in the language they used.
-OPT_OUT_WORDS: dict[str, str | None] = {
-    "stop": None,
-    "stopall": None,
-    "arret": "fr",
-    "arreter": "fr",
-    "desinscrire": "fr",
-    "stoppen": "nl",
-    "uitschrijven": "nl",
-    "abmelden": "de",
-    "unsubscribe": None,
-    "cancel": None,
-    "end": None,
-    "quit": None,
-}
-OPT_IN_WORDS: dict[str, str | None] = {"start": None, "unstop": None}
-
-# Punctuation people add around a keyword on a phone keyboard ("Stop.", "STOP !").
-_EDGES = re.compile(r"^[\s.!?,;:'\"«»]+|[\s.!?,;:'\"«»]+$")
-
-
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _EDGES.sub("", bare).casefold()
 
 
 def match_keyword(body: str, *, telegram: bool = False) -> tuple[Keyword, str | None] | None:

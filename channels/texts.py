@@ -65,6 +65,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Bedankt! Een adviseur neemt binnenkort contact met u op.",
         "de": "Danke! Ein Berater meldet sich bald bei Ihnen.",
     },
+    # Someone texted an event's keyword: the stand page promised them our news by SMS.
+    "event_welcome": {
+        "fr": "{organisation} : bienvenue ! Vous recevrez nos nouvelles par SMS (microcrédit, "
+        "accompagnement gratuit). Envoyez STOP pour ne plus les recevoir.",
+        "nl": "{organisation}: welkom! U ontvangt ons nieuws per sms (microkrediet, gratis "
+        "begeleiding). Stuur STOP om het niet meer te ontvangen.",
+        "de": "{organisation}: willkommen! Sie erhalten unsere Neuigkeiten per SMS (Mikrokredit, "
+        "kostenlose Begleitung). Senden Sie STOP zum Abmelden.",
+    },
     "opt_out_hint_sms": {
         "fr": "STOP pour ne plus recevoir",
         "nl": "STOP om uit te schrijven",

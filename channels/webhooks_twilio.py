@@ -11,8 +11,10 @@ Why it is written this way:
   the retry will then store the message, once, thanks to the unique MessageSid.
 - An inbound SMS is the hot path (a benchmark posts thousands): for a person we know it costs
   the lookup by phone, the insert with its conversation upsert (`inbound.store`) and, only when
-  relevant, the keyword or after-hours answer. No transaction is opened: a duplicate
-  MessageSid stops at the insert, and the SQL lives in `inbound`, shared with Telegram.
+  relevant, the keyword or after-hours answer. A message whose first word could be an event
+  keyword ("Bonjour" could) costs one indexed lookup more (`inbound.event_for_keyword`). No
+  transaction is opened: a duplicate MessageSid stops at the insert, and the SQL lives in
+  `inbound`, shared with Telegram.
 - Status callbacks repeat and arrive late: `outbox.apply_provider_status` only moves a row
   forward. Error 21610 means the person unsubscribed at the carrier (they sent STOP to Twilio),
   which the consent ledger must record as well.
@@ -127,7 +129,10 @@ async def inbound_sms(request: Request) -> Response:
     # PostgreSQL text cannot hold NUL; nothing a person typed is lost without it.
     body = form.get("Body").replace("\x00", "")
     media = _int(form.get("NumMedia"))
-    lead, _created = await inbound.find_or_create_sender(Channel.SMS, phone)
+    # "MARCHE12" texted from a market stand: the person comes with that event.
+    event = await inbound.event_for_keyword(body)
+    attribution = {"event_id": event.id} if event else None
+    lead, created = await inbound.find_or_create_sender(Channel.SMS, phone, attribution=attribution)
     message = await inbound.store(
         lead,
         Channel.SMS,
@@ -139,7 +144,11 @@ async def inbound_sms(request: Request) -> Response:
     if message is None:
         log.info("twilio inbound SMS %s already stored", sid)
         return _twiml()
-    if await inbound.answer(lead, message, Channel.SMS):
+    if event is not None:
+        queued = await inbound.welcome_from_event(lead, message, event, created=created)
+    else:
+        queued = await inbound.answer(lead, message, Channel.SMS)
+    if queued:
         wake_dispatcher(request)
     return _twiml()
 

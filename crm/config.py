@@ -10,11 +10,24 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def _e164(raw: str) -> str | None:
+    """A phone number in E.164 (a Belgian national number is read as one), or None."""
+    try:
+        number = phonenumbers.parse(raw.strip(), "BE")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _parse_days(text: str) -> frozenset[int]:
@@ -78,6 +91,9 @@ class Settings(BaseSettings):
     CAMPAIGN_FANOUT_BATCH: int = Field(default=1000, ge=10, le=10000)  # people per statement
     # A campaign warns when its story's consent ends within this many days.
     STORY_EXPIRY_WARNING_DAYS: int = Field(default=30, ge=0)
+    # The number people text an event's keyword to, shown on the stand page. Defaults to
+    # TWILIO_FROM when that is a phone number (a Messaging Service SID `MG…` is not one).
+    SMS_PUBLIC_NUMBER: str | None = None
 
     @field_validator("QUIET_HOURS")
     @classmethod
@@ -100,6 +116,16 @@ class Settings(BaseSettings):
     def _check_office_days(cls, value: str) -> str:
         _parse_days(value)
         return value
+
+    @field_validator("SMS_PUBLIC_NUMBER")
+    @classmethod
+    def _check_sms_public_number(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        e164 = _e164(value)
+        if e164 is None:
+            raise ValueError("SMS_PUBLIC_NUMBER must be a phone number, e.g. +32470123456")
+        return e164
 
     @field_validator("TIMEZONE")
     @classmethod
@@ -149,6 +175,14 @@ class Settings(BaseSettings):
     @cached_property
     def office_days(self) -> frozenset[int]:
         return _parse_days(self.OFFICE_DAYS)
+
+    @property
+    def sms_public_number(self) -> str | None:
+        """The E.164 number people can text, or None when there is none to show."""
+        if self.SMS_PUBLIC_NUMBER:
+            return self.SMS_PUBLIC_NUMBER
+        sender = (self.TWILIO_FROM or "").strip()
+        return sender if _E164.match(sender) else None
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ from crm.auth.models import User
 from crm.config import settings
 from crm.enums import Role
 from crm.errors import InvalidInput, NotFound
+from crm.outreach.keywords import keyword_candidates, keyword_problem, normalise_keyword
 from crm.outreach.models import EventRegistration, Interaction, OutreachEvent
 from crm.outreach.schemas import EventCreate, EventUpdate, InteractionCreate
 from crm.people import service as people
@@ -61,22 +62,90 @@ async def _check_refs(values: dict[str, Any]) -> list[User] | None:
     return list(agents)
 
 
+async def _checked_keyword(raw: str, *, event_id: int | None = None) -> str:
+    """The keyword as stored ("marché12" → "MARCHE12"), once it is valid and no other event
+    uses it; InvalidInput naming `keyword` otherwise."""
+    keyword = normalise_keyword(raw)
+    problem = keyword_problem(keyword)
+    if problem:
+        raise InvalidInput(problem, field="keyword")
+    await _refuse_if_taken(keyword, event_id=event_id)
+    return keyword
+
+
+async def _refuse_if_taken(keyword: str, *, event_id: int | None) -> None:
+    other = OutreachEvent.filter(keyword=keyword)
+    if event_id is not None:
+        other = other.exclude(id=event_id)
+    if await other.exists():
+        raise InvalidInput(f"{keyword} is already the keyword of another event", field="keyword")
+
+
+async def _free_generated_keyword(event: OutreachEvent) -> str | None:
+    candidates = keyword_candidates(event.title, event.id)
+    used = OutreachEvent.filter(keyword__in=candidates).values_list("keyword", flat=True)
+    taken = set(await used)
+    return next((c for c in candidates if c not in taken), None)
+
+
 async def create_event(data: EventCreate, *, actor: Actor) -> OutreachEvent:
+    """Create an event. Without a keyword, one is made from the title and the id
+    ("Marché du Midi" → "MARCHE12")."""
     values = data.model_dump()
     agents = await _check_refs(values)
+    wanted = values.pop("keyword", None)
+    keyword = await _checked_keyword(wanted) if wanted is not None else None
     if agents is None and actor.role == Role.AGENT:
         agents = [await User.get(id=actor.user_id)]  # an agent works the events they create
-    async with in_transaction():
-        event = await OutreachEvent.create(**values, created_by_id=actor.user_id)
-        if agents:
-            await event.agents.add(*agents)
-        await audit.record(
-            actor,
-            "event.create",
-            entity="event",
-            entity_id=event.id,
-            changes=data.model_dump(mode="json"),
-        )
+    for attempt in range(2):
+        try:
+            async with in_transaction():
+                event = await OutreachEvent.create(
+                    **values, keyword=keyword, created_by_id=actor.user_id
+                )
+                if keyword is None:
+                    event.keyword = await _free_generated_keyword(event)
+                    if event.keyword:
+                        await event.save(update_fields=["keyword"])
+                if agents:
+                    await event.agents.add(*agents)
+                await audit.record(
+                    actor,
+                    "event.create",
+                    entity="event",
+                    entity_id=event.id,
+                    changes={**data.model_dump(mode="json"), "keyword": event.keyword},
+                )
+            return event
+        except IntegrityError:
+            # Another request took the keyword between the check and the insert.
+            if keyword is not None:
+                await _refuse_if_taken(keyword, event_id=None)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def give_generated_keyword(event: OutreachEvent, *, actor: Actor) -> OutreachEvent:
+    """Give an event without a keyword one made from its title (nothing when it has one)."""
+    if event.keyword:
+        return event
+    keyword = await _free_generated_keyword(event)
+    if keyword is None:
+        return event
+    try:
+        async with in_transaction():
+            await OutreachEvent.filter(id=event.id, keyword=None).update(keyword=keyword)
+            await audit.record(
+                actor,
+                "event.update",
+                entity="event",
+                entity_id=event.id,
+                changes={"keyword": keyword},
+            )
+    except IntegrityError:
+        return event  # taken a moment ago by another event: the event stays without one
+    await event.refresh_from_db(fields=["keyword"])
     return event
 
 
@@ -90,21 +159,29 @@ async def update_event(event: OutreachEvent, data: EventUpdate, *, actor: Actor)
     ends = values.get("ends_at", event.ends_at)
     if ends and starts and ends < starts:
         raise InvalidInput("must not be before starts_at", field="ends_at")
-    async with in_transaction():
-        for key, value in values.items():
-            setattr(event, key, value)
-        await event.save()
-        if agents is not None:
-            await event.agents.clear()
-            if agents:
-                await event.agents.add(*agents)
-        await audit.record(
-            actor,
-            "event.update",
-            entity="event",
-            entity_id=event.id,
-            changes=data.model_dump(mode="json", exclude_unset=True),
-        )
+    keyword = values.get("keyword")
+    if keyword is not None:
+        values["keyword"] = keyword = await _checked_keyword(keyword, event_id=event.id)
+    try:
+        async with in_transaction():
+            for key, value in values.items():
+                setattr(event, key, value)
+            await event.save()
+            if agents is not None:
+                await event.agents.clear()
+                if agents:
+                    await event.agents.add(*agents)
+            changes = data.model_dump(mode="json", exclude_unset=True)
+            if "keyword" in values:
+                changes["keyword"] = keyword
+            await audit.record(
+                actor, "event.update", entity="event", entity_id=event.id, changes=changes
+            )
+    except IntegrityError:
+        # Another request took the keyword between the check and the save.
+        if keyword is not None:
+            await _refuse_if_taken(keyword, event_id=event.id)
+        raise
     return event
 
 
