@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import tortoise.backends.sqlite.executor  # noqa: F401  (registers its adapters; ours below win)
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.fields import DatetimeField
 from tortoise.migrations.executor import MigrationExecutor
 
 from crm.config import settings
@@ -28,6 +32,20 @@ MODEL_MODULES = [
     "campaigns.models",
 ]
 MIGRATIONS_MODULE = "migrations"
+
+
+def _utc_text(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")
+
+
+# SQLite keeps datetimes as text and compares them as text, so every value must carry the same
+# offset: "2026-11-29 08:00:00+01:00" sorts after "2026-11-29 07:30:00+00:00" though it is
+# earlier. Tortoise's adapter writes a value's own offset (a time typed in Brussels time kept
+# +01:00, and a filter bound in Brussels time compared wrong); this one writes UTC, as every
+# other path already did. Applies to inserts, updates, filters and raw SQL parameters alike.
+sqlite3.register_adapter(datetime, _utc_text)
 
 # Applied to every SQLite connection unless the URL says otherwise: wait for a lock instead of
 # failing at once when the worker and the web app write together.
@@ -168,6 +186,10 @@ async def run_migrations(
             if target is None:
                 for name in await restore_indexes(connection):
                     log.warning("index %s was missing after migrating: created", name)
+                if rewritten := await utc_datetimes(connection):
+                    log.warning(
+                        "%d datetimes stored with a local offset: rewritten in UTC", rewritten
+                    )
     finally:
         await Tortoise.close_connections()
 
@@ -203,6 +225,32 @@ async def restore_indexes(connection: Any) -> list[str]:
     for ddl in missing.values():
         await connection.execute_script(ddl)
     return sorted(missing)
+
+
+# A value written with another offset (or none), rewritten in UTC; sub-second digits kept. A
+# value SQLite cannot read as a time is left as it is rather than nulled.
+_UTC_REWRITE = """
+UPDATE "{table}" SET "{column}" = strftime('%Y-%m-%d %H:%M:%S', "{column}")
+    || CASE WHEN instr("{column}", '.') > 0 THEN substr("{column}", instr("{column}", '.'), 7)
+       ELSE '' END || '+00:00'
+WHERE "{column}" IS NOT NULL AND "{column}" NOT LIKE '%+00:00'
+    AND strftime('%Y-%m-%d %H:%M:%S', "{column}") IS NOT NULL"""
+
+
+async def utc_datetimes(connection: Any) -> int:
+    """On SQLite, rewrite in UTC the datetimes written with a local offset before the adapter
+    above existed (text comparison needs one offset). Returns how many values changed."""
+    changed = 0
+    for app in Tortoise.apps.values():
+        for model in app.values():
+            meta = model._meta
+            for field in meta.fields_map.values():
+                if isinstance(field, DatetimeField):
+                    column = field.source_field or field.model_field_name
+                    sql = _UTC_REWRITE.format(table=meta.db_table, column=column)
+                    count, _ = await connection.execute_query(sql)
+                    changed += count or 0
+    return changed
 
 
 async def pending_migrations(url: str | None = None) -> list[str]:

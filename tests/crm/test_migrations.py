@@ -177,3 +177,52 @@ async def test_a_sqlite_database_that_lost_indexes_gets_them_back_at_the_next_mi
     con.close()
     assert {"idx_outbox_mess_status_db7132", "idx_outbox_mess_lead_id_673e8a"} <= names
     assert "idx_outbox_mess_status_db7132" in " ".join(str(r) for r in plan)
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="file-based SQLite scenario")
+async def test_sqlite_datetimes_written_with_a_local_offset_are_rewritten_in_utc(tmp_path):
+    path = str(tmp_path / "offsets.db")
+    await db.run_migrations(f"sqlite://{path}")
+    con = sqlite3.connect(path)
+    con.execute(
+        "INSERT INTO outreach_event (id, kind, title, starts_at, ends_at, created_at) VALUES "
+        "(1, 'other', 'a', '2026-11-29 08:00:00+01:00', '2026-11-29 13:30:00.250000+01:00', "
+        "'2026-11-01 10:00:00+00:00'), (2, 'other', 'b', 'not a time', NULL, "
+        "'2026-07-01 10:00:00+02:00')"
+    )
+    con.commit()
+    con.close()
+    await db.run_migrations(f"sqlite://{path}")  # nothing pending: only the repairs run
+    con = sqlite3.connect(path)
+    rows = con.execute(
+        "SELECT starts_at, ends_at, created_at FROM outreach_event ORDER BY id"
+    ).fetchall()
+    con.close()
+    assert rows == [
+        (
+            "2026-11-29 07:00:00+00:00",
+            "2026-11-29 12:30:00.250000+00:00",
+            "2026-11-01 10:00:00+00:00",
+        ),
+        ("not a time", None, "2026-07-01 08:00:00+00:00"),  # unreadable: left, never nulled
+    ]
+
+
+async def test_a_time_typed_in_brussels_time_is_filtered_and_ordered_by_the_instant(app):
+    """08:00 in Brussels (07:00 UTC) is before 07:30 UTC, whatever offset each was given in."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from crm.outreach.models import OutreachEvent
+
+    brussels = timezone(timedelta(hours=1))
+    early = await OutreachEvent.create(
+        kind="other", title="early", starts_at=datetime(2026, 11, 29, 8, 0, tzinfo=brussels)
+    )
+    late = await OutreachEvent.create(
+        kind="other", title="late", starts_at=datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
+    )
+    ordered = await OutreachEvent.all().order_by("starts_at").values_list("id", flat=True)
+    assert ordered == [early.id, late.id]
+    bound = datetime(2026, 11, 29, 8, 15, tzinfo=brussels)  # 07:15 UTC
+    after = await OutreachEvent.filter(starts_at__gte=bound).values_list("id", flat=True)
+    assert after == [late.id]
