@@ -31,6 +31,7 @@ from crm.auth.models import User
 from crm.auth.service import actor_for_user
 from crm.enums import Role
 from crm.errors import DomainError, NotFound
+from crm.outreach.followups import register_waiting_source
 from crm.people.models import Lead
 from crm.people.schemas import TimelineItem
 from crm.people.service import get_visible_lead, visible_leads
@@ -401,7 +402,13 @@ async def timeline_messages(lead: Lead, actor: Actor) -> list[TimelineItem]:
     ]
 
 
+async def waiting_threads(actor: Actor, limit: int) -> tuple[list[ConversationOut], int]:
+    """The threads with unread messages, for the field app's Today page."""
+    return await list_conversations(actor, ConversationFilters(unread=True), limit=limit, offset=0)
+
+
 def register_timeline() -> None:
-    """Add the messages to every person's timeline (idempotent; called when the API is set up,
-    since `crm` never imports `channels`)."""
+    """Add the messages to every person's timeline and the waiting threads to the field app's
+    Today (idempotent; called when the API is set up, since `crm` never imports `channels`)."""
     register_source(timeline_messages)
+    register_waiting_source(waiting_threads)

@@ -8,26 +8,23 @@ sees exactly what the agent sees."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Coalesce
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
-from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.auth.models import User
 from crm.config import settings
 from crm.enums import Role
-from crm.errors import InvalidInput
 from crm.outreach.models import OutreachEvent
 from crm.outreach.service import visible_events
 from crm.people import service as people
-from crm.people.models import ConsentPurpose, Lead, Stage
-from crm.referrals import service as referrals
-from crm.referrals.models import PartnerOrganisation, Referral, ReferralPurpose, ReferralStatus
+from crm.people.models import Lead, Stage
 
 # People in these stages need no more follow-up: their pathway with us has ended.
 CLOSED_STAGES = (Stage.FINANCED, Stage.LOST, Stage.REDIRECTED)
@@ -215,79 +212,22 @@ async def recent_events(
     )
 
 
-# --- referring a person to a partner ------------------------------------------------------------
+# --- people waiting for an answer ----------------------------------------------------------------
+
+# The inbox belongs to `channels`, which registers how to find the threads waiting for an answer
+# when the app is wired (`crm` never imports `channels`): Today and /inbox then agree.
+WaitingSource = Callable[[Actor, int], Awaitable[tuple[list[Any], int]]]
+_waiting_sources: list[WaitingSource] = []
 
 
-async def sharing_consent_granted(lead: Lead) -> bool:
-    """Whether the person's current `share_with_partners` consent is granted."""
-    records = (await people.current_consents([lead.id])).get(lead.id, [])
-    return any(r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted for r in records)
+def register_waiting_source(source: WaitingSource) -> None:
+    if source not in _waiting_sources:
+        _waiting_sources.append(source)
 
 
-async def active_partners() -> list[PartnerOrganisation]:
-    return await PartnerOrganisation.filter(active=True).order_by("name", "id")
-
-
-@dataclass
-class ReferralResult:
-    referral: Referral
-    created: bool
-
-
-async def refer_to_partner(
-    lead: Lead,
-    *,
-    partner_id: int,
-    purpose: ReferralPurpose,
-    notes: str | None,
-    actor: Actor,
-) -> ReferralResult:
-    """Send a person from us to a partner organisation. Allowed only while the person's
-    current consent to sharing with partners is granted; the referral records that consent.
-    A referral to the same partner for the same purpose that is still open is given back
-    rather than made twice (a double tap, or two agents at once)."""
-    partner = await PartnerOrganisation.get_or_none(id=partner_id, active=True)
-    if partner is None:
-        raise InvalidInput(f"no active partner with id {partner_id}", field="partner_id")
-    records = (await people.current_consents([lead.id])).get(lead.id, [])
-    consent = next(
-        (r for r in records if r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted),
-        None,
-    )
-    if consent is None:
-        raise InvalidInput(
-            "the person has not agreed to their data being shared with partners",
-            field="consent",
-        )
-    async with in_transaction():
-        existing = await Referral.get_or_none(
-            lead_id=lead.id,
-            sender_id=None,
-            receiver_id=partner.id,
-            purpose=purpose,
-            status__in=referrals.OPEN,
-        )
-        if existing is not None:
-            return ReferralResult(existing, created=False)
-        referral = await Referral.create(
-            sender_id=None,
-            receiver_id=partner.id,
-            lead=lead,
-            purpose=purpose,
-            notes=notes or None,
-            consent_given_at=consent.recorded_at,
-            consent_method=consent.method,
-            consent_text_version=consent.text_version,
-            status=ReferralStatus.REQUESTED,
-            created_by_id=actor.user_id,
-        )
-        await referrals._append_history(referral, ReferralStatus.REQUESTED, None, actor)
-        await audit.record(
-            actor,
-            "referral.create",
-            entity="referral",
-            entity_id=referral.id,
-            lead_id=lead.id,
-            changes={"receiver_id": partner.id, "purpose": purpose},
-        )
-    return ReferralResult(referral, created=True)
+async def waiting_for_answer(actor: Actor, *, limit: int) -> tuple[list[Any], int]:
+    """The threads with unread messages of people `actor` sees (at most `limit`), and how many
+    there are; nothing when no inbox is installed."""
+    if not _waiting_sources:
+        return [], 0
+    return await _waiting_sources[0](actor, limit)

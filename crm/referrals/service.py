@@ -18,12 +18,13 @@ from crm.config import settings
 from crm.enums import Role
 from crm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from crm.people import service as people
-from crm.people.models import ConsentPurpose, ConsentSource, LeadSource
+from crm.people.models import ConsentPurpose, ConsentSource, Lead, LeadSource
 from crm.people.phones import normalize_phone
 from crm.people.schemas import ConsentIn, LeadCreate
 from crm.referrals.models import (
     PartnerOrganisation,
     Referral,
+    ReferralPurpose,
     ReferralStatus,
     ReferralStatusChange,
 )
@@ -252,3 +253,81 @@ async def change_status(
             changes={"from": current, "to": target, "reason": data.status_reason},
         )
     return await Referral.get(id=referral.id)
+
+
+# --- referring a person out to a partner -------------------------------------------------------
+
+
+async def sharing_consent_granted(lead: Lead) -> bool:
+    """Whether the person's current `share_with_partners` consent is granted."""
+    records = (await people.current_consents([lead.id])).get(lead.id, [])
+    return any(r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted for r in records)
+
+
+async def active_partners() -> list[PartnerOrganisation]:
+    return await PartnerOrganisation.filter(active=True).order_by("name", "id")
+
+
+@dataclass
+class ReferOutResult:
+    referral: Referral
+    created: bool
+
+
+async def refer_out(
+    lead: Lead,
+    *,
+    partner_id: int,
+    purpose: ReferralPurpose,
+    notes: str | None,
+    actor: Actor,
+) -> ReferOutResult:
+    """Send a person from us to a partner organisation. Allowed only while the person's
+    current consent to sharing with partners is granted; the referral records that consent.
+    A referral to the same partner for the same purpose that is still open is given back
+    rather than made twice (a double tap, or two agents at once)."""
+    partner = await PartnerOrganisation.get_or_none(id=partner_id, active=True)
+    if partner is None:
+        raise InvalidInput(f"no active partner with id {partner_id}", field="partner_id")
+    records = (await people.current_consents([lead.id])).get(lead.id, [])
+    consent = next(
+        (r for r in records if r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted),
+        None,
+    )
+    if consent is None:
+        raise InvalidInput(
+            "the person has not agreed to their data being shared with partners",
+            field="consent",
+        )
+    async with in_transaction():
+        existing = await Referral.get_or_none(
+            lead_id=lead.id,
+            sender_id=None,
+            receiver_id=partner.id,
+            purpose=purpose,
+            status__in=OPEN,
+        )
+        if existing is not None:
+            return ReferOutResult(existing, created=False)
+        referral = await Referral.create(
+            sender_id=None,
+            receiver_id=partner.id,
+            lead=lead,
+            purpose=purpose,
+            notes=notes or None,
+            consent_given_at=consent.recorded_at,
+            consent_method=consent.method,
+            consent_text_version=consent.text_version,
+            status=ReferralStatus.REQUESTED,
+            created_by_id=actor.user_id,
+        )
+        await _append_history(referral, ReferralStatus.REQUESTED, None, actor)
+        await audit.record(
+            actor,
+            "referral.create",
+            entity="referral",
+            entity_id=referral.id,
+            lead_id=lead.id,
+            changes={"receiver_id": partner.id, "purpose": purpose},
+        )
+    return ReferOutResult(referral, created=True)

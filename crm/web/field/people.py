@@ -28,6 +28,7 @@ from crm.people.models import Lead, Stage
 from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
+from crm.referrals import service as referrals
 from crm.referrals.models import ReferralPurpose
 from crm.web.csrf import checked_form
 from crm.web.field.common import FieldUser, render_field
@@ -199,7 +200,7 @@ async def _person_page(
             "channels": [c.value for c in InteractionChannel],
             "interests": [i.value for i in Interest],
             "purposes": [p.value for p in ReferralPurpose],
-            "partners": await followups.active_partners(),
+            "partners": await referrals.active_partners(),
             "events": await followups.recent_events(actor),
             "stage_form": {
                 "client_id": new_client_id(),
@@ -353,7 +354,7 @@ async def refer(request: Request, lead_id: str, web_user: FieldUser) -> Response
         problem = FormError("refer", "notes", "at most 5000 characters")
     else:
         try:
-            await followups.refer_to_partner(
+            await referrals.refer_out(
                 lead,
                 partner_id=int(partner_id),
                 purpose=ReferralPurpose(purpose),

@@ -4,30 +4,15 @@ the big "Log a contact" button."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from crm.auth.actor import Actor
 from crm.outreach import followups
 from crm.web.field.common import FieldUser, render_field
 
 router = APIRouter(include_in_schema=False)
 
 SHORT_LIST = 10
-
-
-async def _waiting_in_inbox(actor: Actor) -> tuple[list[Any], int]:
-    """The inbox threads with unread messages, as far as `actor` sees the people in them.
-    `crm` does not import `channels` at module level (ARCHITECTURE.md: dependencies point
-    campaigns → channels → crm); like crm/app.py, the page asks the inbox's own service at
-    call time, so Today and /inbox agree on who is waiting."""
-    from channels.conversations import ConversationFilters, list_conversations
-
-    return await list_conversations(
-        actor, ConversationFilters(unread=True), limit=SHORT_LIST, offset=0
-    )
 
 
 @router.get("/field/", include_in_schema=False)
@@ -37,7 +22,7 @@ async def today(request: Request, web_user: FieldUser) -> HTMLResponse:
     events = await followups.week_events(actor, today=day)
     mine = followups.people_worked_by(actor.user_id or 0)
     due, due_total = await followups.due_follow_ups(mine, today=day, limit=SHORT_LIST)
-    waiting, waiting_total = await _waiting_in_inbox(actor)
+    waiting, waiting_total = await followups.waiting_for_answer(actor, limit=SHORT_LIST)
     return render_field(
         request,
         "field/today.html",
