@@ -452,6 +452,13 @@ def filtered_leads(actor: Actor, f: LeadFilters) -> QuerySet[Lead]:
         cond = (
             Q(first_name__icontains=term) | Q(last_name__icontains=term) | Q(email__icontains=term)
         )
+        words = term.split()
+        if len(words) > 1:
+            # "Amina Benali": every word in the first or the last name.
+            cond |= Q(
+                *(Q(first_name__icontains=w) | Q(last_name__icontains=w) for w in words[:5]),
+                join_type="AND",
+            )
         digits = "".join(ch for ch in term if ch.isdigit())
         if len(digits) >= 4:
             cond |= Q(phone__contains=digits.lstrip("0"))

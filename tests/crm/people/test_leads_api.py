@@ -205,21 +205,25 @@ async def test_list_filters_and_pagination(client, admin):
     await post(client, admin, first_name="Bea", postcode="4000", segments=["youth", "women"])
     await post(client, admin, first_name="Cem", postcode="1030", language="fr", stage="contacted")
     await post(client, admin, first_name="Dirk", postcode="2000", segments=["over_50"])
+    await post(client, admin, first_name="Amina", last_name="Benali", postcode="1060")
 
     async def names(**params):
         r = await client.get(URL, headers=admin.headers, params=params)
         assert r.status_code == 200, r.text
         return sorted(i["first_name"] for i in r.json()["items"]), r.json()["total"]
 
+    assert await names(q="amina benali") == (["Amina"], 1)  # every word, first or last name
+    assert await names(q="Benali Amina") == (["Amina"], 1)
+    assert await names(q="Amina Peeters") == ([], 0)
     assert await names(language="nl") == (["Ann", "Dirk"], 2)
     assert await names(segment="women") == (["Ann", "Bea"], 2)
     assert await names(segment=["youth", "over_50"]) == (["Bea", "Dirk"], 2)
-    assert await names(region="brussels") == (["Cem"], 1)
+    assert await names(region="brussels") == (["Amina", "Cem"], 2)
     assert await names(stage="contacted") == (["Cem"], 1)
     assert await names(postcode="4000") == (["Bea"], 1)
     assert await names(q="dir") == (["Dirk"], 1)
     page = await client.get(URL, headers=admin.headers, params={"limit": 2, "offset": 1})
-    assert len(page.json()["items"]) == 2 and page.json()["total"] == 4
+    assert len(page.json()["items"]) == 2 and page.json()["total"] == 5
     too_big = await client.get(URL, headers=admin.headers, params={"limit": 501})
     assert too_big.status_code == 422 and "limit" in field_of(too_big)
     bad_stage = await client.get(URL, headers=admin.headers, params={"stage": "rich"})
