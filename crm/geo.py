@@ -41,6 +41,16 @@ _RANGES: tuple[tuple[int, int, Region], ...] = (
 )
 
 
+def postcode_languages() -> list[tuple[int, int, str]]:
+    """(first, last, default language) for every postcode range whose region has one (Brussels
+    has none), first match wins: what a form needs to pre-fill a language from a postcode."""
+    return [
+        (first, last, REGIONS[region].default_language)
+        for first, last, region in _RANGES
+        if REGIONS[region].default_language
+    ]
+
+
 def normalize_postcode(raw: str) -> str:
     """Return a 4-digit Belgian postcode or raise ValueError."""
     value = raw.strip().upper().removeprefix("B-").removeprefix("BE-").strip()

@@ -199,12 +199,7 @@ def _default_language(request: Request, event: OutreachEvent | None) -> str:
 
 def _postcode_languages() -> list[list[Any]]:
     # [first, last, language] for app.js: a postcode typed sets the region's language.
-    out = []
-    for first, last, region in geo._RANGES:
-        language = geo.REGIONS[region].default_language
-        if language:
-            out.append([first, last, language])
-    return out
+    return [list(row) for row in geo.postcode_languages()]
 
 
 # --- the page -----------------------------------------------------------------------------------
