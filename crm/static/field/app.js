@@ -84,6 +84,10 @@
   /* ---- sending ----------------------------------------------------------------------------- */
   let authProblem = false;
   let sending = Promise.resolve();
+  const SEND_TIMEOUT_MS = 30000;
+  // How long a form waits for the server's answer before the agent moves on (the item is
+  // already on the phone and is sent in the background).
+  const ANSWER_WAIT_MS = 4000;
   // One send at a time; each call sends everything waiting (the new item included).
   function flush() {
     const next = sending.then(sendWaiting, sendWaiting);
@@ -101,17 +105,24 @@
         const batch = waiting.slice(0, 50);
         let response;
         netState(t('net_sending'));
+        // A request that hangs on a weak connection must not hold the queue: it is given up
+        // after a while and sent again (the server stores an item once, whatever happens).
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(), SEND_TIMEOUT_MS);
         try {
           response = await fetch('/field/sync', {
             method: 'POST',
             credentials: 'same-origin',
             cache: 'no-store',
+            signal: abort.signal,
             headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': CSRF },
             body: JSON.stringify({ items: batch.map((r) => r.body) }),
           });
         } catch (err) {
           outcome.problem = 'offline';
           return;
+        } finally {
+          clearTimeout(timer);
         }
         if (response.status === 401 || response.status === 403) {
           authProblem = true;
@@ -421,7 +432,10 @@
       return;
     }
     delete form.dataset.holds;
-    const outcome = await flush();
+    const slow = new Promise((resolve) => {
+      setTimeout(() => resolve({ results: new Map(), problem: 'slow' }), ANSWER_WAIT_MS);
+    });
+    const outcome = await Promise.race([flush(), slow]);
     const result = outcome.results.get(item.client_id);
     if (result && (result.status === 'stored' || result.status === 'already_stored')) {
       if (kind === 'contact') {

@@ -5,6 +5,7 @@ duplicate lookup, fixing a refused contact, page weight and accessibility (axe-c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -54,6 +55,15 @@ async def _wait_for_badge(page, expected: str) -> None:
         }""",
         arg=expected,
     )
+
+
+async def _eventually(check, timeout: float = 15.0) -> None:
+    """Wait until the server has what the phone sent (a badge at 0 may be the page's first
+    paint, before the queue was read and sent)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "the server never got it"
+        await asyncio.sleep(0.2)
 
 
 async def _sign_in(page, base_url: str, email: str, next_path: str) -> None:
@@ -403,6 +413,43 @@ async def test_a_change_made_offline_that_conflicts_is_shown_and_mine_can_win(
         assert (await Lead.get(id=lead_id)).stage == "contacted"
 
 
+async def test_on_a_weak_connection_the_agent_moves_on_and_the_contact_is_sent_once(
+    client, make_caller, tmp_path
+):
+    """The first answer is lost after the server stored the contact (a connection dropping
+    mid-request), the next ones are slow: the form never holds the agent, and the contact is
+    stored once."""
+    await _agent(make_caller)
+    async with _phone(tmp_path, "sofie@example.org") as phone:
+        page = phone.page
+        calls = []
+
+        async def weak(route):
+            calls.append(route.request.post_data)
+            if len(calls) == 1:
+                response = await route.fetch()  # reaches the server, the answer is lost
+                assert response.ok
+                await route.abort("connectionreset")
+                return
+            await asyncio.sleep(6)  # longer than the form waits for an answer
+            await route.continue_()
+
+        await phone.context.route("**/field/sync", weak)
+        await _log(page, "Farah", "0470 66 77 88")
+        await phone.expect(page.locator("#log-confirm")).to_contain_text("Saved on this phone")
+        await phone.expect(page.locator("[name=first_name]")).to_have_value("")
+        assert await Lead.filter(phone="+32470667788").count() == 1  # stored by the lost request
+        await _log(page, "Gaspard", "0470 77 88 99")  # the agent goes on at once
+        await phone.expect(page.locator("#log-confirm")).to_contain_text("Saved on this phone")
+        await _eventually(lambda: Lead.filter(phone="+32470778899").exists())
+        await _wait_for_badge(page, "0")  # the slow answers arrive: "already stored", "stored"
+        await phone.context.unroute("**/field/sync", weak)
+        assert await Lead.filter(phone="+32470667788").count() == 1
+        assert await Lead.filter(phone="+32470778899").count() == 1
+        assert await Interaction.all().count() == 2
+        assert len(calls) >= 2
+
+
 async def test_a_session_the_server_refuses_keeps_the_items_and_says_sign_in_again(
     client, make_caller, tmp_path
 ):
@@ -422,6 +469,7 @@ async def test_a_session_the_server_refuses_keeps_the_items_and_says_sign_in_aga
         await phone.expect(page.locator("#queue-badge")).to_contain_text("sign in again to send")
         await phone.context.unroute("**/field/sync", not_signed_in)
         await page.reload()  # a good answer again: sent, the badge goes
+        await _eventually(lambda: Lead.filter(phone="+32470556677").exists())
         await _wait_for_badge(page, "0")
         assert await Lead.filter(phone="+32470556677").count() == 1
 
@@ -484,6 +532,7 @@ async def test_sign_out_warns_clears_pages_and_keeps_the_queue_for_its_owner_onl
         assert await Lead.all().count() == 0
         # Its owner again: sent.
         await _sign_in(page, phone.base_url, "sofie@example.org", "/field/queue")
+        await _eventually(lambda: Lead.filter(phone="+32470556677").exists())
         await _wait_for_badge(page, "0")
         await phone.expect(page.locator("#queue-other")).to_be_hidden()
         assert await Lead.filter(phone="+32470556677").count() == 1
