@@ -21,7 +21,7 @@ from aiogram.types import CallbackQuery, Message, Update, User
 
 from channels import outbox
 from channels.consent import set_channel_consent
-from channels.inbound import answer, find_or_create_sender, store
+from channels.inbound import answer, fill_empty_attribution, find_or_create_sender, store
 from channels.keywords import Keyword
 from channels.models import Channel, InboundMessage, MessageKind, OutboxMessage
 from channels.telegram_bot import provider_id
@@ -155,19 +155,6 @@ async def parse_payload(args: str | None) -> Payload:
     return Payload(event=event)
 
 
-async def _fill_empty(lead: Lead, attribution: dict[str, int]) -> None:
-    """A person we already know keeps their event and partner: a later link only fills gaps."""
-    added = {k: v for k, v in attribution.items() if getattr(lead, k) is None}
-    if not added:
-        return
-    await Lead.filter(id=lead.id).update(**added, updated_at=outbox.now())
-    for key, value in added.items():
-        setattr(lead, key, value)
-    await audit.record(
-        None, "lead.attribution", entity="lead", entity_id=lead.id, lead_id=lead.id, changes=added
-    )
-
-
 # ---- handlers ---------------------------------------------------------------------------------
 
 
@@ -179,7 +166,7 @@ async def on_start(message: Message, command: CommandObject, event_update: Updat
     attribution = payload.attribution()
     lead, created = await _sender(message, attribution)
     if not created:
-        await _fill_empty(lead, attribution)
+        await fill_empty_attribution(lead, attribution)
     stored = await _store(lead, message, message.text or "/start", "command", payload.campaign_id)
     if stored is None:
         return

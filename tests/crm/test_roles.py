@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("DELETE", "/api/v1/events/{event_id}/registrations/{lead_id}"): FIELD,
     ("GET", "/api/v1/leads/{lead_id}/interactions"): FIELD,
     ("POST", "/api/v1/leads/{lead_id}/interactions"): FIELD,
+    ("POST", "/api/v1/sync"): FIELD,
     ("GET", "/api/v1/partners"): STAFF,
     ("POST", "/api/v1/partners"): {A, C},
     ("GET", "/api/v1/partners/{partner_id}"): STAFF,
