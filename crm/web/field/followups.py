@@ -15,7 +15,7 @@ from crm.web.field.common import FieldUser, render_field
 
 router = APIRouter(include_in_schema=False)
 
-LIST_SIZE = 100
+LIST_SIZE = 30  # per list: a phone page stays light (each row has its form; totals shown)
 
 
 def _positive_int(raw: str | None) -> int | None:

@@ -555,7 +555,14 @@ async def test_field_pages_are_light_and_accessible(client, make_caller, tmp_pat
                 page = await context.new_page()
                 await _sign_in(page, base_url, "joris@example.org", "/field/log")
                 weights = {}
-                for path in ("/field/", "/field/log", "/field/queue"):
+                for path in (
+                    "/field/",
+                    "/field/log",
+                    "/field/queue",
+                    "/field/people",
+                    "/field/events",
+                    "/field/followups",
+                ):
                     weights[path] = await _page_weight(browser, context, f"{base_url}{path}")
                 print("field page weights (bytes transferred):", weights)
                 for path, weight in weights.items():
