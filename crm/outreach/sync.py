@@ -229,11 +229,25 @@ async def _contact(item: ContactItem, actor: Actor) -> ItemResult:
             lead, duplicate = found.lead, not found.created
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field=_person_field(exc.field)) from None
+    result = await _log(lead, item, InteractionKind.CONTACT, InteractionChannel.IN_PERSON, actor)
+    result.duplicate = duplicate
+    result.differences = _differences(person, lead) if duplicate else []
+    return result
+
+
+async def _log(
+    lead: Lead,
+    item: ContactItem | InteractionItem,
+    kind: InteractionKind,
+    channel: InteractionChannel,
+    actor: Actor,
+) -> ItemResult:
+    """The person's log gets the item's interaction, under the item's own client_id."""
     logged = await outreach.log_interaction(
         lead,
         InteractionCreate(
-            kind=InteractionKind.CONTACT,
-            channel=InteractionChannel.IN_PERSON,
+            kind=kind,
+            channel=channel,
             occurred_at=item.occurred_at,
             notes=item.notes,
             client_id=item.client_id,
@@ -244,12 +258,10 @@ async def _contact(item: ContactItem, actor: Actor) -> ItemResult:
     )
     return ItemResult(
         str(item.client_id),
-        "contact",
+        item.type,
         "stored",
         lead_id=lead.id,
         interaction_id=logged.interaction.id,
-        duplicate=duplicate,
-        differences=_differences(person, lead) if duplicate else [],
     )
 
 
@@ -303,26 +315,7 @@ async def _person_of(item: InteractionItem | UpdateItem, actor: Actor) -> Lead:
 
 async def _interaction(item: InteractionItem, actor: Actor) -> ItemResult:
     lead = await _person_of(item, actor)
-    logged = await outreach.log_interaction(
-        lead,
-        InteractionCreate(
-            kind=item.kind,
-            channel=item.channel,
-            occurred_at=item.occurred_at,
-            notes=item.notes,
-            client_id=item.client_id,
-            event_id=item.event_id,
-            interest=item.interest,
-        ),
-        actor=actor,
-    )
-    return ItemResult(
-        str(item.client_id),
-        "interaction",
-        "stored",
-        lead_id=lead.id,
-        interaction_id=logged.interaction.id,
-    )
+    return await _log(lead, item, item.kind, item.channel, actor)
 
 
 def comparable(name: str, value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
@@ -146,7 +147,13 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
                 actor=actor,
                 at=data.consent.given_at,
             )
-            referral = await Referral.create(
+            referral = await _open_referral(
+                actor,
+                {
+                    "sender_id": sender_id,
+                    "purpose": data.purpose,
+                    "external_ref": data.external_ref,
+                },
                 external_ref=data.external_ref,
                 sender_id=sender_id,
                 receiver_id=None,
@@ -156,21 +163,6 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
                 consent_given_at=data.consent.given_at,
                 consent_method=data.consent.method,
                 consent_text_version=data.consent.text_version,
-                status=S.REQUESTED,
-                created_by_id=actor.user_id,
-            )
-            await _append_history(referral, S.REQUESTED, None, actor)
-            await audit.record(
-                actor,
-                "referral.create",
-                entity="referral",
-                entity_id=referral.id,
-                lead_id=lead.id,
-                changes={
-                    "sender_id": sender_id,
-                    "purpose": data.purpose,
-                    "external_ref": data.external_ref,
-                },
             )
     except IntegrityError:
         # The same external_ref arrived twice at once: the first one won.
@@ -309,7 +301,9 @@ async def refer_out(
         )
         if existing is not None:
             return ReferOutResult(existing, created=False)
-        referral = await Referral.create(
+        referral = await _open_referral(
+            actor,
+            {"receiver_id": partner.id, "purpose": purpose},
             sender_id=None,
             receiver_id=partner.id,
             lead=lead,
@@ -318,16 +312,21 @@ async def refer_out(
             consent_given_at=consent.recorded_at,
             consent_method=consent.method,
             consent_text_version=consent.text_version,
-            status=ReferralStatus.REQUESTED,
-            created_by_id=actor.user_id,
-        )
-        await _append_history(referral, ReferralStatus.REQUESTED, None, actor)
-        await audit.record(
-            actor,
-            "referral.create",
-            entity="referral",
-            entity_id=referral.id,
-            lead_id=lead.id,
-            changes={"receiver_id": partner.id, "purpose": purpose},
         )
     return ReferOutResult(referral, created=True)
+
+
+async def _open_referral(actor: Actor, audited: dict[str, Any], **fields: Any) -> Referral:
+    """A new referral in `requested`, its first history entry and its audit entry (inside the
+    caller's transaction)."""
+    referral = await Referral.create(**fields, status=S.REQUESTED, created_by_id=actor.user_id)
+    await _append_history(referral, S.REQUESTED, None, actor)
+    await audit.record(
+        actor,
+        "referral.create",
+        entity="referral",
+        entity_id=referral.id,
+        lead_id=referral.lead_id,  # type: ignore[attr-defined]
+        changes=audited,
+    )
+    return referral

@@ -10,9 +10,9 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -97,6 +97,24 @@ async def _wait_until_healthy(base_url: str, server: subprocess.Popen, log: Path
                 pass
             await asyncio.sleep(0.2)
     _fail_with_log("uvicorn did not become healthy in 30 s", log)
+
+
+@contextlib.asynccontextmanager
+async def app_and_browser(tmp_path: Path) -> AsyncIterator[tuple[str, Any, Any]]:
+    """The app under uvicorn on the test database, and Debian's chromium: yields the base URL,
+    the browser and Playwright's async API module (for `expect`)."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "uvicorn.log"
+    with _uvicorn(port, log) as server:
+        await _wait_until_healthy(base_url, server, log)
+        async with playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                yield base_url, browser, playwright_api
+            finally:
+                await browser.close()
 
 
 async def test_phone_browser_signs_in_switches_to_dutch_and_opens_a_lead(

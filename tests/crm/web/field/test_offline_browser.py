@@ -21,13 +21,7 @@ from crm.outreach.models import EventKind, Interaction, OutreachEvent, SyncRecei
 from crm.people.models import ConsentRecord, Lead
 
 from ..conftest import PASSWORD
-from ..test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _uvicorn,
-    _wait_until_healthy,
-)
+from ..test_browser import CHROMIUM, app_and_browser
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and os.environ.get("CI") != "true",
@@ -175,28 +169,16 @@ class Phone:
 async def _phone(tmp_path, email: str, start: str = "/field/log") -> AsyncIterator[Phone]:
     """The app under uvicorn, chromium at 360×740 with service workers, signed in as `email`
     on `start`, the service worker ready."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "uvicorn.log"
-    with _uvicorn(port, log) as server:
-        await _wait_until_healthy(base_url, server, log)
-        async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                context = await browser.new_context(
-                    viewport=PHONE, locale="en-GB", service_workers="allow"
-                )
-                context.set_default_timeout(15_000)
-                page = await context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                await _sign_in(page, base_url, email, start)
-                await _service_worker_ready(page)
-                yield Phone(base_url, browser, context, page, playwright_api.expect, errors)
-                assert errors == [], errors
-            finally:
-                await browser.close()
+    async with app_and_browser(tmp_path) as (base_url, browser, playwright_api):
+        context = await browser.new_context(viewport=PHONE, locale="en-GB", service_workers="allow")
+        context.set_default_timeout(15_000)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await _sign_in(page, base_url, email, start)
+        await _service_worker_ready(page)
+        yield Phone(base_url, browser, context, page, playwright_api.expect, errors)
+        assert errors == [], errors
 
 
 async def _agent(make_caller, email: str = "sofie@example.org"):
@@ -538,48 +520,36 @@ async def test_sign_out_warns_clears_pages_and_keeps_the_queue_for_its_owner_onl
 
 
 async def test_field_pages_are_light_and_accessible(client, make_caller, tmp_path):
-    playwright_api = pytest.importorskip("playwright.async_api")
     await _agent(make_caller, email="joris@example.org")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "uvicorn.log"
-    with _uvicorn(port, log) as server:
-        await _wait_until_healthy(base_url, server, log)
-        async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                context = await browser.new_context(
-                    viewport=PHONE, locale="en-GB", service_workers="block"
-                )
-                context.set_default_timeout(15_000)
-                page = await context.new_page()
-                await _sign_in(page, base_url, "joris@example.org", "/field/log")
-                weights = {}
-                for path in (
-                    "/field/",
-                    "/field/log",
-                    "/field/queue",
-                    "/field/people",
-                    "/field/events",
-                    "/field/followups",
-                ):
-                    weights[path] = await _page_weight(browser, context, f"{base_url}{path}")
-                print("field page weights (bytes transferred):", weights)
-                for path, weight in weights.items():
-                    assert 0 < weight < PAGE_BUDGET, (path, weight)
+    async with app_and_browser(tmp_path) as (base_url, browser, playwright_api):
+        context = await browser.new_context(viewport=PHONE, locale="en-GB", service_workers="block")
+        context.set_default_timeout(15_000)
+        page = await context.new_page()
+        await _sign_in(page, base_url, "joris@example.org", "/field/log")
+        weights = {}
+        for path in (
+            "/field/",
+            "/field/log",
+            "/field/queue",
+            "/field/people",
+            "/field/events",
+            "/field/followups",
+        ):
+            weights[path] = await _page_weight(browser, context, f"{base_url}{path}")
+        print("field page weights (bytes transferred):", weights)
+        for path, weight in weights.items():
+            assert 0 < weight < PAGE_BUDGET, (path, weight)
 
-                for path in ("/field/log", "/field/queue"):
-                    await page.goto(f"{base_url}{path}")
-                    violations = await _axe_violations(page)
-                    assert violations == [], (path, violations)
+        for path in ("/field/log", "/field/queue"):
+            await page.goto(f"{base_url}{path}")
+            violations = await _axe_violations(page)
+            assert violations == [], (path, violations)
 
-                # Touch targets: every control of the log form is at least 44 px high.
-                await page.goto(f"{base_url}/field/log")
-                small = await page.evaluate(TOO_SMALL)
-                assert small == [], small
-                assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-            finally:
-                await browser.close()
+        # Touch targets: every control of the log form is at least 44 px high.
+        await page.goto(f"{base_url}/field/log")
+        small = await page.evaluate(TOO_SMALL)
+        assert small == [], small
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
 
 
 TOO_SMALL = """() => [...document.querySelectorAll([
