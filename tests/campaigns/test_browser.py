@@ -18,13 +18,7 @@ from crm.config import settings
 from crm.enums import Role
 from tests.campaigns.conftest import run_at
 from tests.crm.web.conftest import PASSWORD
-from tests.crm.web.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _uvicorn,
-    _wait_until_healthy,
-)
+from tests.crm.web.test_browser import CHROMIUM, app_and_browser
 
 # In CI (CI=true, run as root) scripts/test.sh installs chromium: a missing browser there is a
 # failure, not a skip, so the browser test cannot silently stop running.
@@ -48,104 +42,90 @@ TABS = {"fr": "Français", "nl": "Néerlandais", "de": "Allemand"}
 async def test_marketing_writes_schedules_and_follows_a_three_language_campaign(
     client, make_caller, person, dispatcher, tmp_path
 ):
-    playwright_api = pytest.importorskip("playwright.async_api")
     await make_caller(Role.MARKETING, email="mia@example.org", first_name="Mia")
     for name, language in (("Yasmine", "fr"), ("Jonas", "nl"), ("Maria", "de")):
         await person(first_name=name, language=language)
     when = datetime.now(settings.tz) + timedelta(days=1)
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "uvicorn.log"
-    with _uvicorn(port, log) as server:
-        await _wait_until_healthy(base_url, server, log)
-        async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(
-                    viewport={"width": 1280, "height": 900}, locale="fr-BE"
-                )
-                page.set_default_timeout(15_000)
-                expect = playwright_api.expect
+    async with app_and_browser(tmp_path) as (base_url, browser, playwright_api):
+        page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="fr-BE")
+        page.set_default_timeout(15_000)
+        expect = playwright_api.expect
 
-                await page.goto(f"{base_url}/campaigns")
-                await page.get_by_label("Adresse e-mail").fill("mia@example.org")
-                await page.get_by_label("Mot de passe").fill(PASSWORD)
-                await page.get_by_role("button", name="Se connecter").click()
-                await page.wait_for_url(f"{base_url}/campaigns")
-                await page.get_by_role("link", name="Nouvelle campagne").click()
-                await page.wait_for_url(f"{base_url}/campaigns/new")
+        await page.goto(f"{base_url}/campaigns")
+        await page.get_by_label("Adresse e-mail").fill("mia@example.org")
+        await page.get_by_label("Mot de passe").fill(PASSWORD)
+        await page.get_by_role("button", name="Se connecter").click()
+        await page.wait_for_url(f"{base_url}/campaigns")
+        await page.get_by_role("link", name="Nouvelle campagne").click()
+        await page.wait_for_url(f"{base_url}/campaigns/new")
 
-                await page.get_by_label("Nom", exact=True).fill("Séance d'info de jeudi")
-                # Script shows only the chosen schedule's fields.
-                await expect(page.locator("#at_date")).to_be_hidden()
-                await page.get_by_role("radio", name="Une fois").check()
-                await page.locator("#at_date").fill(when.date().isoformat())
-                await page.locator("#at_time").fill("10:30")
+        await page.get_by_label("Nom", exact=True).fill("Séance d'info de jeudi")
+        # Script shows only the chosen schedule's fields.
+        await expect(page.locator("#at_date")).to_be_hidden()
+        await page.get_by_role("radio", name="Une fois").check()
+        await page.locator("#at_date").fill(when.date().isoformat())
+        await page.locator("#at_time").fill("10:30")
 
-                # One tab per language, each with its live preview.
-                for lang, text in TEXTS.items():
-                    await page.get_by_role("tab", name=TABS[lang]).click()
-                    area = page.locator(f"#message_{lang}")
-                    await expect(area).to_be_visible()
-                    await area.fill(text)
-                    preview = page.locator(f'[data-preview="{lang}"]')
-                    await expect(preview).to_contain_text(text.split("{{")[0] + SAMPLE_NAMES[lang])
-                    await expect(preview).to_contain_text("Segments SMS: 1")
-                # A mistake shows in place, with its line, before saving.
-                await page.get_by_role("tab", name="Allemand").click()
-                await page.locator("#message_de").fill("Hallo\n{{ vorname }}")
-                await expect(page.locator('[data-problems="de"]')).to_contain_text("Ligne 2")
-                await expect(page.get_by_role("tab", name=re.compile("Allemand"))).to_have_class(
-                    re.compile("tab-error")
-                )
-                await page.locator("#message_de").fill(TEXTS["de"])
-                await expect(page.locator('[data-problems="de"]')).to_be_empty()
+        # One tab per language, each with its live preview.
+        for lang, text in TEXTS.items():
+            await page.get_by_role("tab", name=TABS[lang]).click()
+            area = page.locator(f"#message_{lang}")
+            await expect(area).to_be_visible()
+            await area.fill(text)
+            preview = page.locator(f'[data-preview="{lang}"]')
+            await expect(preview).to_contain_text(text.split("{{")[0] + SAMPLE_NAMES[lang])
+            await expect(preview).to_contain_text("Segments SMS: 1")
+        # A mistake shows in place, with its line, before saving.
+        await page.get_by_role("tab", name="Allemand").click()
+        await page.locator("#message_de").fill("Hallo\n{{ vorname }}")
+        await expect(page.locator('[data-problems="de"]')).to_contain_text("Ligne 2")
+        await expect(page.get_by_role("tab", name=re.compile("Allemand"))).to_have_class(
+            re.compile("tab-error")
+        )
+        await page.locator("#message_de").fill(TEXTS["de"])
+        await expect(page.locator('[data-problems="de"]')).to_be_empty()
 
-                await page.get_by_role("button", name="Enregistrer").click()
-                await page.wait_for_url(re.compile(r"/campaigns/\d+\?done=saved$"))
-                campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
-                await expect(page.get_by_text("La campagne a été enregistrée.")).to_be_visible()
-                checks = page.locator(
-                    "section", has=page.get_by_role("heading", name="Avant l'envoi : vérifications")
-                )
-                await expect(checks).to_contain_text("Hallo Jonas! Infosessie donderdag in Gent.")
-                await expect(checks.locator(".figures dd").first).to_have_text("3")
+        await page.get_by_role("button", name="Enregistrer").click()
+        await page.wait_for_url(re.compile(r"/campaigns/\d+\?done=saved$"))
+        campaign_id = int(re.search(r"/campaigns/(\d+)", page.url).group(1))
+        await expect(page.get_by_text("La campagne a été enregistrée.")).to_be_visible()
+        checks = page.locator(
+            "section", has=page.get_by_role("heading", name="Avant l'envoi : vérifications")
+        )
+        await expect(checks).to_contain_text("Hallo Jonas! Infosessie donderdag in Gent.")
+        await expect(checks.locator(".figures dd").first).to_have_text("3")
 
-                await page.set_viewport_size({"width": 360, "height": 740})
-                assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-                await page.set_viewport_size({"width": 1280, "height": 900})
-                await page.get_by_role("button", name="Programmer").click()
-                await page.wait_for_url(f"{base_url}/campaigns/{campaign_id}?done=schedule")
-                await expect(page.locator(".page-head .badge")).to_have_text("Programmée")
+        await page.set_viewport_size({"width": 360, "height": 740})
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.get_by_role("button", name="Programmer").click()
+        await page.wait_for_url(f"{base_url}/campaigns/{campaign_id}?done=schedule")
+        await expect(page.locator(".page-head .badge")).to_have_text("Programmée")
 
-                # The worker's tick and the dispatcher, here in the test process.
-                campaign = await Campaign.get(id=campaign_id)
-                assert campaign.status == CampaignStatus.SCHEDULED
-                assert await run_at(campaign.next_run_at + timedelta(seconds=1)) == 1
-                assert await dispatcher.drain(max_seconds=10) == 3
+        # The worker's tick and the dispatcher, here in the test process.
+        campaign = await Campaign.get(id=campaign_id)
+        assert campaign.status == CampaignStatus.SCHEDULED
+        assert await run_at(campaign.next_run_at + timedelta(seconds=1)) == 1
+        assert await dispatcher.drain(max_seconds=10) == 3
 
-                await page.goto(f"{base_url}/campaigns/{campaign_id}")
-                await expect(page.locator('[data-figure="sent"]')).to_have_text("3")
-                await expect(page.locator("svg.chart-funnel")).to_be_visible()
-                await expect(
-                    page.get_by_role("img", name="Du public aux conversions")
-                ).to_be_visible()
-                await page.screenshot(path=tmp_path / "campaign-desktop.png", full_page=True)
+        await page.goto(f"{base_url}/campaigns/{campaign_id}")
+        await expect(page.locator('[data-figure="sent"]')).to_have_text("3")
+        await expect(page.locator("svg.chart-funnel")).to_be_visible()
+        await expect(page.get_by_role("img", name="Du public aux conversions")).to_be_visible()
+        await page.screenshot(path=tmp_path / "campaign-desktop.png", full_page=True)
 
-                # On a phone: the editor and the results fit, nothing scrolls sideways.
-                phone = page
-                await phone.set_viewport_size({"width": 360, "height": 740})
-                await phone.goto(f"{base_url}/campaigns/new")
-                await expect(phone.get_by_role("tab", name="Néerlandais")).to_be_visible()
-                await phone.get_by_role("tab", name="Néerlandais").click()
-                await phone.locator("#message_nl").fill(TEXTS["nl"])
-                await expect(phone.locator('[data-preview="nl"]')).to_contain_text("Hallo Sofie!")
-                assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
-                await phone.screenshot(path=tmp_path / "editor-360.png", full_page=True)
-                await phone.goto(f"{base_url}/campaigns/{campaign_id}")
-                await expect(phone.locator("svg.chart-funnel")).to_be_visible()
-                assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
-                await phone.screenshot(path=tmp_path / "campaign-360.png", full_page=True)
-            finally:
-                await browser.close()
+        # On a phone: the editor and the results fit, nothing scrolls sideways.
+        phone = page
+        await phone.set_viewport_size({"width": 360, "height": 740})
+        await phone.goto(f"{base_url}/campaigns/new")
+        await expect(phone.get_by_role("tab", name="Néerlandais")).to_be_visible()
+        await phone.get_by_role("tab", name="Néerlandais").click()
+        await phone.locator("#message_nl").fill(TEXTS["nl"])
+        await expect(phone.locator('[data-preview="nl"]')).to_contain_text("Hallo Sofie!")
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+        await phone.screenshot(path=tmp_path / "editor-360.png", full_page=True)
+        await phone.goto(f"{base_url}/campaigns/{campaign_id}")
+        await expect(phone.locator("svg.chart-funnel")).to_be_visible()
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+        await phone.screenshot(path=tmp_path / "campaign-360.png", full_page=True)

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from crm.auth.models import User
+from crm.config import settings
 from crm.errors import InvalidInput, NotFound
 from crm.outreach import followups, sync
 from crm.outreach.models import InteractionChannel, InteractionKind, Interest
@@ -195,6 +196,7 @@ async def _person_page(
             "timeline": items,
             "names": names,
             "sees_notes": actor.sees_notes,
+            "our_name": settings.ORGANISATION_NAME,
             "stages": [s.value for s in Stage],
             "kinds": [k.value for k in InteractionKind],
             "channels": [c.value for c in InteractionChannel],

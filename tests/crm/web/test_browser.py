@@ -120,7 +120,6 @@ async def app_and_browser(tmp_path: Path) -> AsyncIterator[tuple[str, Any, Any]]
 async def test_phone_browser_signs_in_switches_to_dutch_and_opens_a_lead(
     client, make_caller, tmp_path
 ):
-    playwright_api = pytest.importorskip("playwright.async_api")
     agent = await make_caller(
         Role.AGENT, email="sofie@example.org", first_name="Sofie", last_name="Claes"
     )
@@ -140,44 +139,33 @@ async def test_phone_browser_signs_in_switches_to_dutch_and_opens_a_lead(
     assert created.status_code == 201, created.text
     lead_id = created.json()["id"]
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "uvicorn.log"
-    with _uvicorn(port, log) as server:
-        await _wait_until_healthy(base_url, server, log)
-        async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(
-                    viewport={"width": 360, "height": 740}, locale="fr-BE"
-                )
-                page.set_default_timeout(15_000)
-                expect = playwright_api.expect
+    async with app_and_browser(tmp_path) as (base_url, browser, playwright_api):
+        page = await browser.new_page(viewport={"width": 360, "height": 740}, locale="fr-BE")
+        page.set_default_timeout(15_000)
+        expect = playwright_api.expect
 
-                await page.goto(f"{base_url}/leads")
-                assert "/login?next=/leads" in page.url
-                await expect(page.locator("html")).to_have_attribute("lang", "fr")
-                await page.get_by_label("Adresse e-mail").fill("sofie@example.org")
-                await page.get_by_label("Mot de passe").fill(PASSWORD)
-                await page.get_by_role("button", name="Se connecter").click()
-                await page.wait_for_url(f"{base_url}/leads")
-                await expect(page.get_by_role("heading", name="Personnes")).to_be_visible()
+        await page.goto(f"{base_url}/leads")
+        assert "/login?next=/leads" in page.url
+        await expect(page.locator("html")).to_have_attribute("lang", "fr")
+        await page.get_by_label("Adresse e-mail").fill("sofie@example.org")
+        await page.get_by_label("Mot de passe").fill(PASSWORD)
+        await page.get_by_role("button", name="Se connecter").click()
+        await page.wait_for_url(f"{base_url}/leads")
+        await expect(page.get_by_role("heading", name="Personnes")).to_be_visible()
 
-                await page.get_by_role("button", name="Nederlands").click()
-                await expect(page.get_by_role("heading", name="Personen")).to_be_visible()
-                await expect(page.locator("html")).to_have_attribute("lang", "nl")
-                await expect(page.get_by_role("button", name="Afmelden")).to_be_visible()
-                # Nothing wider than the phone: no sideways scrolling.
-                assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-                await page.screenshot(path=tmp_path / "leads-360.png", full_page=True)
+        await page.get_by_role("button", name="Nederlands").click()
+        await expect(page.get_by_role("heading", name="Personen")).to_be_visible()
+        await expect(page.locator("html")).to_have_attribute("lang", "nl")
+        await expect(page.get_by_role("button", name="Afmelden")).to_be_visible()
+        # Nothing wider than the phone: no sideways scrolling.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        await page.screenshot(path=tmp_path / "leads-360.png", full_page=True)
 
-                await page.get_by_role("link", name="Amina Benali").click()
-                await page.wait_for_url(f"{base_url}/leads/{lead_id}")
-                await expect(page.get_by_role("heading", level=1)).to_have_text("Amina Benali")
-                await expect(page.get_by_role("heading", name="Tijdlijn")).to_be_visible()
-                await expect(page.get_by_text("Vrouwen")).to_be_visible()
-                await expect(page.locator('a[href="tel:+32470123456"]').first).to_be_visible()
-                assert await page.evaluate("document.documentElement.scrollWidth") <= 360
-                await page.screenshot(path=tmp_path / "lead-360.png", full_page=True)
-            finally:
-                await browser.close()
+        await page.get_by_role("link", name="Amina Benali").click()
+        await page.wait_for_url(f"{base_url}/leads/{lead_id}")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Amina Benali")
+        await expect(page.get_by_role("heading", name="Tijdlijn")).to_be_visible()
+        await expect(page.get_by_text("Vrouwen")).to_be_visible()
+        await expect(page.locator('a[href="tel:+32470123456"]').first).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        await page.screenshot(path=tmp_path / "lead-360.png", full_page=True)
