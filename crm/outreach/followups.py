@@ -127,6 +127,11 @@ async def due_follow_ups(
     return [_follow_up(lead, today) for lead in rows], total
 
 
+async def due_count(user_id: int, *, today: date | None = None) -> int:
+    """How many of this person's people are due a follow-up (the reminder on every page)."""
+    return await people_worked_by(user_id).filter(follow_up_on__lte=today or local_today()).count()
+
+
 async def upcoming_follow_ups(
     leads: QuerySet[Lead], *, today: date | None = None, limit: int = 100
 ) -> tuple[list[FollowUp], int]:

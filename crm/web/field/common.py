@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from crm.enums import Role
+from crm.outreach import followups
 from crm.web.render import PageError, render
 from crm.web.session import WebUser, require_user
 
@@ -19,6 +20,8 @@ async def require_field_user(request: Request) -> WebUser:
     web_user = await require_user(request)
     if web_user.actor.role not in FIELD_ROLES:
         raise PageError(403)
+    # The reminder in the menu of every field page: follow-ups due today or overdue.
+    request.state.followups_due = await followups.due_count(web_user.user.id)
     return web_user
 
 
@@ -35,6 +38,10 @@ def render_field(
 ) -> HTMLResponse:
     """A field page; `section` marks the bottom-navigation entry that is current
     (today, log, people, events, followups)."""
+    due = getattr(request.state, "followups_due", 0)
     return render(
-        request, template, {"section": section, **(context or {})}, status_code=status_code
+        request,
+        template,
+        {"section": section, "followups_due": due, **(context or {})},
+        status_code=status_code,
     )

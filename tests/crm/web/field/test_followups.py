@@ -145,3 +145,19 @@ async def test_done_clears_the_follow_up_and_comes_back_to_the_list(client, agen
     assert (await Lead.get(id=lead.id)).follow_up_on is None
     again = await client.post(f"/field/people/{lead.id}/update", data=form)
     assert again.status_code == 303  # the same client_id: already stored, nothing more
+
+
+async def test_every_field_page_reminds_of_the_follow_ups_due(client, agent, other_agent, sign_in):
+    today = followups.local_today()
+    await make_person(agent.user, "Overdue", follow_up_on=today - timedelta(days=3))
+    await make_person(agent.user, "Today", follow_up_on=today)
+    await make_person(agent.user, "Later", follow_up_on=today + timedelta(days=2))
+    await make_person(other_agent.user, "Theirs", follow_up_on=today)
+    assert await followups.due_count(agent.user.id) == 2
+    await sign_in(agent.user)
+    badge = re.compile(r'<span class="nav-due">(\d+)<span class="visually-hidden"> due</span>')
+    for path in ("/field/", "/field/log", "/field/people", "/field/events", "/field/queue"):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert badge.findall(page.text) == ["2"], path
+    assert await followups.due_count(other_agent.user.id) == 1
