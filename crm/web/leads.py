@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import QueryParams
 
 from crm import geo
-from crm.auth.models import User
 from crm.config import settings
 from crm.enums import STAFF_ROLES, Language
 from crm.errors import NotFound
@@ -23,13 +22,12 @@ from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
 from crm.referrals.models import PartnerOrganisation
-from crm.web.render import PageError, render
+from crm.web.render import PageError, page_number, path_id, render, staff_names
 from crm.web.session import WebUser, require_user, ui_language
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-_MAX_PAGE = 100_000
 _MAX_QUERY = 100
 
 SignedIn = Annotated[WebUser, Depends(require_user)]
@@ -76,13 +74,6 @@ def _one_of(params: QueryParams, name: str, allowed: set[str]) -> str:
     return value if value in allowed else ""
 
 
-def _page_number(params: QueryParams) -> int:
-    raw = params.get("page", "")
-    if raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
-        return min(int(raw), _MAX_PAGE)
-    return 1
-
-
 @router.get("/leads", include_in_schema=False)
 async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
     _staff_only(web_user)
@@ -95,7 +86,7 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
         segment=_one_of(params, "segment", set(vocab)),
         region=_one_of(params, "region", {r.value for r in Region}),
     )
-    page = _page_number(params)
+    page = page_number(params.get("page"))
     leads, total = await service.list_leads(
         web_user.actor, form.as_filters(), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -125,26 +116,12 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
     )
 
 
-def _lead_id(raw: str) -> int:
-    # Parsed here rather than by FastAPI, so a bad id is an HTML 404 and not a JSON 422.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
-        raise PageError(404)
-    return int(raw)
-
-
-async def _names(user_ids: set[int]) -> dict[int, str]:
-    ids = [i for i in user_ids if i]
-    if not ids:
-        return {}
-    return {user.id: user.display_name for user in await User.filter(id__in=ids)}
-
-
 @router.get("/leads/{lead_id}", include_in_schema=False)
 async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLResponse:
     _staff_only(web_user)
     actor = web_user.actor
     try:
-        lead = await service.get_visible_lead(actor, _lead_id(lead_id))
+        lead = await service.get_visible_lead(actor, path_id(lead_id))
     except NotFound:
         raise PageError(404) from None
     language = ui_language(request)
@@ -152,7 +129,7 @@ async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLR
     codes = (await service.segments_of([lead.id])).get(lead.id, [])
     consents = (await service.current_consents([lead.id])).get(lead.id, [])
     items = await timeline(lead, actor)
-    people = await _names(
+    people = await staff_names(
         {lead.assigned_agent_id}  # type: ignore[attr-defined]
         | {item.data.get("author_id") or item.data.get("by_user_id") for item in items}
     )

@@ -87,3 +87,31 @@ def render(
 
 def render_error(request: Request, status_code: int) -> HTMLResponse:
     return render(request, "base/error.html", {"status": status_code}, status_code=status_code)
+
+
+_MAX_PAGE = 100_000
+
+
+def path_id(raw: str) -> int:
+    """An id from a page's path, parsed here rather than by FastAPI so that a bad one is an
+    HTML 404 and not a JSON 422."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
+        raise PageError(404)
+    return int(raw)
+
+
+def page_number(raw: str | None) -> int:
+    """`?page=` as a list shows it: anything that is not a small positive number is page 1."""
+    if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
+        return min(int(raw), _MAX_PAGE)
+    return 1
+
+
+async def staff_names(user_ids: set[int | None]) -> dict[int, str]:
+    """Display names of the staff a page mentions (authors in a timeline…), in one query."""
+    from crm.auth.models import User
+
+    ids = [i for i in user_ids if i]
+    if not ids:
+        return {}
+    return {user.id: user.display_name for user in await User.filter(id__in=ids)}

@@ -32,7 +32,7 @@ from crm.web.csrf import checked_form
 from crm.web.field.common import FieldUser, render_field
 from crm.web.i18n import format_phone
 from crm.web.labels import N_
-from crm.web.render import PageError
+from crm.web.render import PageError, path_id
 from crm.web.session import WebUser, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -99,16 +99,9 @@ def _kind_labels(request: Request) -> dict[str, str]:
     return {kind: gettext(message) for kind, message in KIND_LABELS.items()}
 
 
-def _event_id(raw: str) -> int:
-    # Parsed here rather than by FastAPI, so a bad id is an HTML 404 and not a JSON 422.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
-        raise PageError(404)
-    return int(raw)
-
-
 async def _visible_event(web_user: WebUser, raw_id: str) -> OutreachEvent:
     try:
-        return await service.get_visible_event(web_user.actor, _event_id(raw_id))
+        return await service.get_visible_event(web_user.actor, path_id(raw_id))
     except NotFound:
         raise PageError(404) from None
 

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from crm.auth.models import User
 from crm.config import settings
 from crm.errors import InvalidInput, NotFound
 from crm.outreach import followups, sync
@@ -33,13 +32,12 @@ from crm.referrals import service as referrals
 from crm.referrals.models import ReferralPurpose
 from crm.web.csrf import checked_form
 from crm.web.field.common import FieldUser, render_field
-from crm.web.render import PageError
+from crm.web.render import PageError, page_number, path_id, staff_names
 from crm.web.session import WebUser, is_local_path, ui_language
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 30
-_MAX_PAGE = 100_000
 _MAX_QUERY = 100
 _MAX_VALUE = 10_000
 # The person's fields the field pages change, and the form each one belongs to.
@@ -51,28 +49,15 @@ _INTERACTION_FIELDS = ("kind", "channel", "notes", "interest", "event_id", "occu
 # --- shared by the field pages ------------------------------------------------------------------
 
 
-def parse_lead_id(raw: str) -> int:
-    # Parsed here rather than by FastAPI, so a bad id is an HTML 404 and not a JSON 422.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
-        raise PageError(404)
-    return int(raw)
-
-
 async def visible_lead(web_user: WebUser, raw_id: str) -> Lead:
     try:
-        return await people.get_visible_lead(web_user.actor, parse_lead_id(raw_id))
+        return await people.get_visible_lead(web_user.actor, path_id(raw_id))
     except NotFound:
         raise PageError(404) from None
 
 
 def new_client_id() -> str:
     return str(uuid4())
-
-
-def _page_number(raw: str | None) -> int:
-    if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
-        return min(int(raw), _MAX_PAGE)
-    return 1
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -105,7 +90,7 @@ def shown(value: Any) -> Any:
 async def people_list(request: Request, web_user: FieldUser) -> HTMLResponse:
     params = request.query_params
     q = params.get("q", "").strip()[:_MAX_QUERY]
-    page = _page_number(params.get("page"))
+    page = page_number(params.get("page"))
     rows, total = await followups.recently_contacted(
         web_user.actor, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -156,13 +141,6 @@ class PersonForms:
     conflict: dict[str, Any] | None = None
 
 
-async def _names(user_ids: set[int | None]) -> dict[int, str]:
-    ids = [i for i in user_ids if i]
-    if not ids:
-        return {}
-    return {user.id: user.display_name for user in await User.filter(id__in=ids)}
-
-
 async def _person_page(
     request: Request,
     web_user: WebUser,
@@ -178,7 +156,7 @@ async def _person_page(
     codes = (await people.segments_of([lead.id])).get(lead.id, [])
     consents = (await people.current_consents([lead.id])).get(lead.id, [])
     items = await timeline(lead, actor)
-    names = await _names(
+    names = await staff_names(
         {item.data.get("author_id") or item.data.get("by_user_id") for item in items}
     )
     stage_base = {"stage": shown(lead.stage), "lost_reason": lead.lost_reason}
