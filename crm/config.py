@@ -95,6 +95,24 @@ class Settings(BaseSettings):
     # TWILIO_FROM when that is a phone number (a Messaging Service SID `MG…` is not one).
     SMS_PUBLIC_NUMBER: str | None = None
 
+    # Referrals: an unanswered referral expires after this many days, with a reminder to the
+    # receiving organisation this many days before.
+    REFERRAL_EXPIRY_DAYS: int = Field(default=14, ge=1, le=365)
+    REFERRAL_REMINDER_DAYS: int = Field(default=3, ge=0, le=365)
+    # A partner's signed answer link (no account needed) is valid this many days.
+    REFERRAL_LINK_DAYS: int = Field(default=14, ge=1, le=90)
+    # Webhooks to partners: attempts per delivery (backoff doubling from the base), and the
+    # number of consecutive failed attempts after which the partner's endpoint is disabled.
+    WEBHOOK_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=30)
+    WEBHOOK_RETRY_BASE_SECONDS: float = Field(default=30, gt=0)
+    WEBHOOK_RETRY_MAX_SECONDS: float = Field(default=6 * 3600, gt=0)
+    WEBHOOK_DISABLE_AFTER_FAILURES: int = Field(default=20, ge=1)
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10, gt=0)
+
+    # Imports: the largest file accepted, in rows and in bytes.
+    IMPORT_MAX_ROWS: int = Field(default=50_000, ge=1)
+    IMPORT_MAX_BYTES: int = Field(default=25 * 1024 * 1024, ge=1024)
+
     @field_validator("QUIET_HOURS")
     @classmethod
     def _check_quiet_hours(cls, value: str) -> str:

@@ -28,6 +28,7 @@ MODEL_MODULES = [
     "crm.outreach.models",
     "crm.stories.models",
     "crm.audit.models",
+    "crm.transfer.models",
     "channels.models",
     "campaigns.models",
 ]

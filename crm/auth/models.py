@@ -24,6 +24,8 @@ class User(Model):
         "crm.PartnerOrganisation", related_name="users", null=True, on_delete=fields.RESTRICT
     )
     is_active = fields.BooleanField(default=True)
+    # Exporting people's data to files is a permission of its own (admins always have it).
+    can_export = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
 

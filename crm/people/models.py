@@ -171,3 +171,45 @@ class LeadStageChange(Model):
 
     class Meta:
         table = "lead_stage_change"
+
+
+class LeadMerge(Model):
+    # One merge of two records of the same person: what each held, what was kept and what was
+    # moved, so it can be explained afterwards. Plain ids: they outlive later merges and erasure.
+
+    id = fields.IntField(primary_key=True)
+    kept_lead_id = fields.IntField(db_index=True)
+    merged_lead_id = fields.IntField(db_index=True)
+    # The merged (removed) record's fields and the kept record's fields before the merge.
+    merged_snapshot: fields.Field[dict] = fields.JSONField()
+    kept_snapshot: fields.Field[dict] = fields.JSONField()
+    # field -> "kept" | "merged": whose value the merged person has.
+    choices: fields.Field[dict] = fields.JSONField(default=dict)
+    # table -> number of rows moved from the merged record to the kept one.
+    moved: fields.Field[dict] = fields.JSONField(default=dict)
+    reason = fields.CharField(max_length=500, null=True)
+    by_user = fields.ForeignKeyField(
+        "crm.User", related_name="lead_merges", null=True, on_delete=fields.SET_NULL
+    )
+    by_label = fields.CharField(max_length=200)
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "lead_merge"
+
+
+class DuplicateDismissal(Model):
+    # Two records a person reviewed and said are different people: not proposed again.
+    # Stored with the lower id first.
+
+    id = fields.IntField(primary_key=True)
+    lead_low_id = fields.IntField()
+    lead_high_id = fields.IntField()
+    by_user = fields.ForeignKeyField(
+        "crm.User", related_name="duplicate_dismissals", null=True, on_delete=fields.SET_NULL
+    )
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "duplicate_dismissal"
+        unique_together = (("lead_low_id", "lead_high_id"),)

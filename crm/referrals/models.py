@@ -29,6 +29,13 @@ class PartnerOrganisation(Model):
     referral_code = fields.CharField(max_length=32, unique=True)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Feedback to the partner's system: signed webhooks on every change of its referrals.
+    webhook_url = fields.CharField(max_length=500, null=True)
+    # Kept in clear: it signs every delivery (HMAC-SHA256), as the partner verifies with it.
+    webhook_secret = fields.CharField(max_length=100, null=True)
+    # Consecutive failed attempts; the endpoint is disabled past WEBHOOK_DISABLE_AFTER_FAILURES.
+    webhook_failures = fields.IntField(default=0, db_default=0)
+    webhook_disabled_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "partner_organisation"
@@ -52,6 +59,28 @@ class ReferralPurpose(StrEnum):
     SOCIAL_SUPPORT = "social_support"
     EMPLOYMENT = "employment"
     TRAINING = "training"
+    OTHER = "other"
+
+
+class ReferralReason(StrEnum):
+    # Why a referral was turned down, cancelled or redirected (coded, for the reports).
+    NOT_ELIGIBLE = "not_eligible"
+    NO_CAPACITY = "no_capacity"
+    COULD_NOT_CONTACT = "could_not_contact"
+    OUT_OF_AREA = "out_of_area"
+    PERSON_DECLINED = "person_declined"
+    OTHER = "other"
+
+
+class ReferralOutcome(StrEnum):
+    # What became of the person, told back to the sender when a referral is completed.
+    FINANCED = "financed"
+    COACHED = "coached"
+    BUSINESS_STARTED = "business_started"
+    EMPLOYED = "employed"
+    TRAINING = "training"
+    SOCIAL_SUPPORT = "social_support"
+    NO_FURTHER_ACTION = "no_further_action"
     OTHER = "other"
 
 
@@ -80,6 +109,15 @@ class Referral(Model):
     consent_text_version = fields.CharField(max_length=40, null=True)
     status = fields.CharEnumField(ReferralStatus, max_length=20, default=ReferralStatus.REQUESTED)
     status_reason = fields.CharField(max_length=500, null=True)
+    reason_code = fields.CharEnumField(ReferralReason, max_length=30, null=True)
+    outcome = fields.CharEnumField(ReferralOutcome, max_length=30, null=True)
+    # A redirected referral points to the one it came from (the chain reads both ways).
+    redirected_from = fields.ForeignKeyField(
+        "crm.Referral", related_name="redirects", null=True, on_delete=fields.SET_NULL
+    )
+    # An unanswered referral expires then (REFERRAL_EXPIRY_DAYS); a reminder goes out before.
+    expires_at = fields.DatetimeField(null=True)
+    reminded_at = fields.DatetimeField(null=True)
     created_by = fields.ForeignKeyField(
         "crm.User", related_name="referrals_created", null=True, on_delete=fields.SET_NULL
     )
@@ -89,7 +127,7 @@ class Referral(Model):
     class Meta:
         table = "referral"
         unique_together = (("sender", "external_ref"),)
-        indexes = (("status", "created_at"),)
+        indexes = (("status", "created_at"), ("status", "expires_at"))
 
 
 class ReferralStatusChange(Model):
@@ -99,6 +137,10 @@ class ReferralStatusChange(Model):
     )
     status = fields.CharEnumField(ReferralStatus, max_length=20)
     reason = fields.CharField(max_length=500, null=True)
+    reason_code = fields.CharEnumField(ReferralReason, max_length=30, null=True)
+    outcome = fields.CharEnumField(ReferralOutcome, max_length=30, null=True)
+    # The acting organisation (None: ours), beside the label snapshot below.
+    organisation_id = fields.IntField(null=True)
     by_user = fields.ForeignKeyField(
         "crm.User", related_name="referral_changes", null=True, on_delete=fields.SET_NULL
     )
@@ -109,4 +151,58 @@ class ReferralStatusChange(Model):
 
     class Meta:
         table = "referral_status_change"
+        ordering = ["id"]
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    DELIVERED = "delivered"  # the partner answered 2xx
+    FAILED = "failed"  # every attempt failed, or the endpoint was disabled meanwhile
+
+
+class WebhookDelivery(Model):
+    # One event for one partner's endpoint, retried with backoff until delivered or failed.
+    # Claimed by a worker with a lease, like the outbox, so several workers send it once.
+
+    id = fields.IntField(primary_key=True)
+    delivery_id = fields.UUIDField(unique=True)  # the X-Passerelle-Delivery header
+    partner = fields.ForeignKeyField(
+        "crm.PartnerOrganisation", related_name="webhook_deliveries", on_delete=fields.CASCADE
+    )
+    event = fields.CharField(max_length=40)  # referral.created, referral.status_changed, …
+    referral = fields.ForeignKeyField(
+        "crm.Referral", related_name="webhook_deliveries", null=True, on_delete=fields.SET_NULL
+    )
+    payload: fields.Field[dict] = fields.JSONField()
+    status = fields.CharEnumField(
+        WebhookDeliveryStatus, max_length=12, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    leased_by = fields.CharField(max_length=64, null=True)
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (("status", "next_attempt_at"), ("partner_id", "created_at"))
+
+
+class WebhookAttempt(Model):
+    # The delivery log: every attempt, its answer or error, and how long it took.
+
+    id = fields.IntField(primary_key=True)
+    delivery = fields.ForeignKeyField(
+        "crm.WebhookDelivery", related_name="attempt_log", on_delete=fields.CASCADE
+    )
+    at = fields.DatetimeField()
+    status_code = fields.IntField(null=True)
+    error = fields.CharField(max_length=500, null=True)
+    duration_ms = fields.IntField()
+
+    class Meta:
+        table = "webhook_attempt"
         ordering = ["id"]

@@ -7,7 +7,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from crm.enums import Language
 from crm.geo import Region
-from crm.referrals.models import PartnerKind, ReferralPurpose, ReferralStatus
+from crm.referrals.models import (
+    PartnerKind,
+    ReferralOutcome,
+    ReferralPurpose,
+    ReferralReason,
+    ReferralStatus,
+)
 from crm.schemas import LocalDatetime
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -75,7 +81,16 @@ class ReferralCreate(BaseModel):
 class ReferralStatusUpdate(BaseModel):
     model_config = _STRICT
     status: ReferralStatus
-    status_reason: Reason | None = None
+    status_reason: Reason | None = Field(
+        None, description="free text told to the other organisation"
+    )
+    reason_code: ReferralReason | None = Field(
+        None, description="required to reject; optional when cancelling or redirecting"
+    )
+    outcome: ReferralOutcome | None = Field(None, description="required to complete")
+    redirect_to_partner_id: Id | None = Field(
+        None, description="required to redirect: the partner the person is sent on to"
+    )
 
 
 class HistoryOut(BaseModel):
