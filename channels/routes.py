@@ -16,3 +16,12 @@ def install_channels(app: FastAPI) -> None:
     app.include_router(telegram_router)
     app.include_router(api_router)
     app.include_router(inbox_router, include_in_schema=False)
+
+    # The inbox thread is one per person: merging two records of a person folds the merged
+    # one's thread into the kept one's with the channels' own rule.
+    from channels.telegram_link import merge_conversation
+    from crm.people.merge import register_combiner
+
+    register_combiner(
+        "Conversation", lambda kept, merged: merge_conversation(merged.lead_id, kept.lead_id)
+    )

@@ -78,7 +78,7 @@ async def _hand_over(lead: Lead, owner: Lead, chat_id: int) -> Lead:
         if disposable:
             for name, model in _FOLLOW_THE_CHAT.items():
                 moved[name] = await model.filter(lead_id=lead.id).update(lead_id=owner.id)
-            await _merge_conversation(lead.id, owner.id)
+            await merge_conversation(lead.id, owner.id)
             await LeadStageChange.filter(lead_id=lead.id).delete()
             await LeadSegment.filter(lead_id=lead.id).delete()
             await Lead.filter(id=lead.id).delete()
@@ -133,7 +133,9 @@ async def _only_chat_rows(lead: Lead) -> bool:
     return True
 
 
-async def _merge_conversation(source_id: int, target_id: int) -> None:
+async def merge_conversation(source_id: int, target_id: int) -> None:
+    """Fold one person's inbox thread into another's (a Telegram chat found to be a known
+    person, a merge of two records): unread counts summed, the newer preview kept."""
     source = await Conversation.get_or_none(lead_id=source_id)
     if source is None:
         return

@@ -28,10 +28,14 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from campaigns.runner import install as campaign_runs
         from channels.runtime import start_channels, stop_channels
+        from crm.referrals.jobs import install as referral_jobs
+        from crm.transfer.import_jobs import install as import_jobs
 
         await db.init_db(database_url)
         try:
-            await start_channels(app, run_worker=run_worker, plugins=[campaign_runs])
+            await start_channels(
+                app, run_worker=run_worker, plugins=[campaign_runs, referral_jobs, import_jobs]
+            )
             try:
                 yield
             finally:
@@ -47,22 +51,31 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     )
     install_error_handlers(app)
 
+    import campaigns.export  # noqa: F401 - registers the campaign results as exports
     from campaigns.routes import router as campaigns_router
     from campaigns.web import router as campaign_pages
     from channels.routes import install_channels
     from crm.auth.routes import router as auth_router
     from crm.outreach.routes import router as outreach_router
+    from crm.people.dedup_routes import router as dedup_router
     from crm.people.routes import router as people_router
     from crm.referrals.routes import router as referrals_router
+    from crm.referrals.webhook_routes import router as partner_webhooks_router
     from crm.stories.routes import router as stories_router
+    from crm.transfer.export_routes import router as export_router
+    from crm.transfer.import_routes import router as import_router
     from crm.web.routes import install_web
 
     for router in (
         auth_router,
         people_router,
+        dedup_router,
         outreach_router,
         referrals_router,
+        partner_webhooks_router,
         stories_router,
+        export_router,
+        import_router,
         campaigns_router,
     ):
         app.include_router(router)

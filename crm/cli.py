@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="languages spoken with prospects, comma-separated (fr,nl,ar)",
     )
     createuser.add_argument("--ui-language", default="fr", choices=list(UI_LANGUAGES))
+    createuser.add_argument(
+        "--can-export",
+        action="store_true",
+        help="may export people's data to files (admins always may; partners never)",
+    )
     createuser.set_defaults(handler=_cmd_createuser)
 
     token = commands.add_parser("token", help="API bearer tokens for staff users")
@@ -188,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
 
     # `import leads` and `export leads` (CONTRACT §2) arrive with the import/export issue.
+    _add_export_commands(commands)
+    _add_import_commands(commands)
     return parser
 
 
@@ -357,6 +364,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         from channels.dispatcher import Dispatcher
         from channels.registry import build_channels
         from channels.worker import Worker
+        from crm.referrals.jobs import deliver_webhooks, expire_referrals
+        from crm.referrals.jobs import install as referral_jobs
+        from crm.transfer.import_jobs import install as import_jobs
 
         channels = build_channels()
         try:
@@ -367,6 +377,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                     print(f"{runs} campaign run(s) fanned out")
                 sent = await dispatcher.drain(max_seconds=args.max_seconds)
                 print(f"{sent} message(s) handled")
+                await expire_referrals()
+                await deliver_webhooks()
                 return
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -374,7 +386,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
             if early_stop:
                 stop.set()
-            await Worker(channels, plugins=[campaign_runs]).run_until(stop)
+            await Worker(channels, plugins=[campaign_runs, referral_jobs, import_jobs]).run_until(
+                stop
+            )
         finally:
             await channels.close()
 
@@ -497,6 +511,10 @@ def _cmd_createuser(args: argparse.Namespace) -> int:
             ui_language=args.ui_language,
             actor=_cli_actor(),
         )
+        if args.can_export:
+            from crm.transfer.export_permission import set_export_permission
+
+            await set_export_permission(user.email, True, actor=_cli_actor())
         print(f"created {Role(user.role).value} {user.email} (id {user.id})")
         if password is None:
             _note(
@@ -566,6 +584,18 @@ def _cmd_apikey_create(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     return _run(_with_db(_load_demo_and_report))
+
+
+def _add_import_commands(commands: Any) -> None:
+    from crm.transfer.import_cli import add_import_commands
+
+    add_import_commands(commands)
+
+
+def _add_export_commands(commands: Any) -> None:
+    from crm.transfer.export_cli import add_export_commands
+
+    add_export_commands(commands)
 
 
 # ---- entry point --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -38,6 +39,8 @@ from crm.referrals import service as referrals
 from crm.referrals.models import (
     PartnerOrganisation,
     Referral,
+    ReferralOutcome,
+    ReferralReason,
     ReferralStatus,
     ReferralStatusChange,
 )
@@ -261,8 +264,14 @@ class Writer:
             else:
                 by = self.actors[p.agent]
             referral = await referrals.change_status(
-                referral, ReferralStatusUpdate(status=status, status_reason=reason), actor=by
+                referral,
+                ReferralStatusUpdate(
+                    status=status, status_reason=reason, **self._move_details(status, seq, partner)
+                ),
+                actor=by,
             )
+            if status is ReferralStatus.REDIRECTED:
+                self.counts["referrals"] += 1  # the linked referral to the next partner
             times.append(at)
         self.referral_times[referral.id] = times
         # Staff complete what the partner could not know, and follow the person up.
@@ -278,6 +287,23 @@ class Writer:
                 at=p.reached_at,
             )
         await self.follow(lead, p, [times[0]])
+
+    def _move_details(
+        self, status: ReferralStatus, seq: int, partner: D.DemoPartner
+    ) -> dict[str, Any]:
+        """What a move needs besides its text: a coded reason to reject, an outcome to
+        complete, the next partner to redirect to (each varied by the referral's number)."""
+        if status is ReferralStatus.REJECTED:
+            codes = (ReferralReason.NOT_ELIGIBLE, ReferralReason.NO_CAPACITY, ReferralReason.OTHER)
+            return {"reason_code": codes[seq % len(codes)]}
+        if status is ReferralStatus.COMPLETED:
+            outcomes = (ReferralOutcome.FINANCED, ReferralOutcome.COACHED)
+            return {"outcome": outcomes[seq % len(outcomes)]}
+        if status is ReferralStatus.REDIRECTED:
+            others = [x for x in D.PARTNERS if x.key != partner.key]
+            target = self.partner_actors[others[seq % len(others)].key]
+            return {"redirect_to_partner_id": target.organisation_id}
+        return {}
 
     async def stories_(self, today: date) -> None:
         for s in D.STORIES:

@@ -10,8 +10,10 @@ from crm import geo
 from crm.auth.actor import Actor
 from crm.auth.deps import AnyActor, FieldActor, StaffActor
 from crm.enums import Language
+from crm.errors import NotFound
 from crm.geo import Region
 from crm.people import service
+from crm.people.merge import merged_into
 from crm.people.models import ConsentRecord, Lead, Stage
 from crm.people.schemas import (
     ConsentIn,
@@ -136,9 +138,26 @@ async def list_leads(
 
 @router.get("/leads/{lead_id}", response_model=LeadOut)
 async def get_lead(lead_id: LeadId, actor: AnyActor) -> LeadOut:
-    lead = await service.get_visible_lead(actor, lead_id)
+    try:
+        lead = await service.get_visible_lead(actor, lead_id)
+    except NotFound:
+        # A merged-away id says where the person went, to those who may see them there.
+        kept = await merged_into(lead_id)
+        if kept is not None and await service.visible_leads(actor).filter(id=kept).exists():
+            raise NotFound(f"person {lead_id} was merged into {kept}", field="id") from None
+        raise
+    if actor.is_partner:
+        # A partner reads only what its referrals carry: never stage, segments, consents,
+        # notes or anything else we know about the person.
+        return JSONResponse(  # type: ignore[return-value]
+            {k: getattr(lead, k) for k in PARTNER_PERSON_FIELDS}
+        )
     (shaped,) = await present([lead], actor)
     return shaped
+
+
+# The minimal person block a partner sees (the same as in its referrals, CONTRACT §4).
+PARTNER_PERSON_FIELDS = ("id", "first_name", "last_name", "phone", "email", "language", "postcode")
 
 
 @router.patch("/leads/{lead_id}", response_model=LeadOut)

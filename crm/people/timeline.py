@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from crm.auth.actor import Actor
 from crm.config import settings
 from crm.outreach.models import EventRegistration, Interaction
-from crm.people.models import ConsentRecord, Lead, LeadStageChange
+from crm.people.models import ConsentRecord, Lead, LeadMerge, LeadStageChange
 from crm.people.schemas import TimelineItem
 from crm.referrals.models import Referral
 
@@ -120,9 +120,33 @@ async def _registrations(lead: Lead, actor: Actor) -> list[TimelineItem]:
     ]
 
 
+async def _merges(lead: Lead, actor: Actor) -> list[TimelineItem]:
+    items = []
+    for m in await LeadMerge.filter(kept_lead_id=lead.id):
+        snap = m.merged_snapshot or {}
+        name = " ".join(p for p in (snap.get("first_name"), snap.get("last_name")) if p)
+        items.append(
+            TimelineItem(
+                type="merge",
+                at=m.at,
+                id=m.id,
+                summary=f"merged with #{m.merged_lead_id} ({name}) by {m.by_label}",
+                data={
+                    "merged_lead_id": m.merged_lead_id,
+                    "merged_name": name,
+                    "by": m.by_label,
+                    "by_user_id": m.by_user_id,  # type: ignore[attr-defined]
+                    "reason": m.reason,
+                },
+            )
+        )
+    return items
+
+
 async def timeline(lead: Lead, actor: Actor) -> list[TimelineItem]:
     items: list[TimelineItem] = []
-    for source in (_interactions, _stages, _consents, _referrals, _registrations, *_sources):
+    sources = (_interactions, _stages, _consents, _referrals, _registrations, _merges)
+    for source in (*sources, *_sources):
         items.extend(await source(lead, actor))
     items.sort(key=lambda item: (item.at, item.type, item.id), reverse=True)
     return items

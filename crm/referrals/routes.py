@@ -18,6 +18,7 @@ from crm.referrals.schemas import (
     PartnerCreate,
     PartnerOut,
     PersonOut,
+    RedirectedTo,
     ReferralCreate,
     ReferralOut,
     ReferralStatusUpdate,
@@ -45,11 +46,20 @@ def present_partner(p: PartnerOrganisation) -> PartnerOut:
 
 
 async def present_referrals(rows: list[Referral], actor: Actor) -> list[ReferralOut]:
+    """Shape referrals for this actor: what it may do next, the link a follow-on redirect
+    made, and (staff only) the receiving partner's signed answer link."""
     await Referral.fetch_for_list(rows, "lead", "sender", "receiver", "history")
     ours = settings.ORGANISATION_NAME
+    follow_ons = {
+        r.redirected_from_id: r  # type: ignore[attr-defined]
+        for r in await Referral.filter(
+            redirected_from_id__in=[r.id for r in rows]
+        ).prefetch_related("receiver")
+    }
     out = []
     for r in rows:
         lead = r.lead
+        follow_on = follow_ons.get(r.id)
         out.append(
             ReferralOut(
                 id=r.id,
@@ -76,12 +86,28 @@ async def present_referrals(rows: list[Referral], actor: Actor) -> list[Referral
                 ),
                 status=r.status,
                 status_reason=r.status_reason,
+                reason_code=r.reason_code,
+                outcome=r.outcome,
+                redirected_from_id=r.redirected_from_id,  # type: ignore[attr-defined]
+                redirected_to=RedirectedTo(
+                    id=follow_on.id,
+                    receiver_id=follow_on.receiver_id,  # type: ignore[attr-defined]
+                    receiver=follow_on.receiver.name if follow_on.receiver else ours,
+                )
+                if follow_on
+                else None,
+                expires_at=r.expires_at,
+                allowed_moves=sorted(service.allowed_moves(r, actor)),
+                answer_link=None if actor.is_partner else service.answer_url(r),
                 history=[
                     HistoryOut(
                         status=h.status,
                         reason=h.reason,
+                        reason_code=h.reason_code,
+                        outcome=h.outcome,
                         by=h.by_label,
                         organisation=h.organisation_label,
+                        organisation_id=h.organisation_id,
                         at=h.at,
                     )
                     for h in sorted(r.history, key=lambda h: h.id)

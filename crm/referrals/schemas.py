@@ -96,8 +96,11 @@ class ReferralStatusUpdate(BaseModel):
 class HistoryOut(BaseModel):
     status: ReferralStatus
     reason: str | None
+    reason_code: ReferralReason | None = None
+    outcome: ReferralOutcome | None = None
     by: str
     organisation: str
+    organisation_id: int | None = Field(None, description="null: our own organisation")
     at: datetime
 
 
@@ -117,6 +120,12 @@ class PersonOut(BaseModel):
     postcode: str | None
 
 
+class RedirectedTo(BaseModel):
+    id: int
+    receiver_id: int | None
+    receiver: str
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -130,6 +139,63 @@ class ReferralOut(BaseModel):
     consent: ConsentOut
     status: ReferralStatus
     status_reason: str | None
+    reason_code: ReferralReason | None = None
+    outcome: ReferralOutcome | None = None
+    redirected_from_id: int | None = None
+    redirected_to: RedirectedTo | None = Field(
+        None, description="the referral this one was redirected to, if any"
+    )
+    expires_at: datetime | None = Field(
+        None, description="when an unanswered referral expires (null once answered)"
+    )
+    allowed_moves: list[ReferralStatus] = Field(
+        default_factory=list, description="the statuses the caller may move it to now"
+    )
+    answer_link: str | None = Field(
+        None, description="staff only: the receiving partner's signed answer page"
+    )
     history: list[HistoryOut]
     created_at: datetime
     updated_at: datetime
+
+
+# --- partner webhooks ---------------------------------------------------------------------------
+
+
+class WebhookIn(BaseModel):
+    model_config = _STRICT
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class WebhookCreated(BaseModel):
+    url: str
+    secret: str = Field(description="signs every delivery; shown only now, keep it safe")
+    enabled: bool
+
+
+class WebhookState(BaseModel):
+    url: str | None
+    enabled: bool
+    disabled_at: datetime | None
+    consecutive_failures: int
+
+
+class WebhookAttemptOut(BaseModel):
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryOut(BaseModel):
+    delivery_id: str
+    event: str
+    referral_id: int | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[WebhookAttemptOut]

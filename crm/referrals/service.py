@@ -1,11 +1,10 @@
-"""Partner organisations and the referral lifecycle (CONTRACT §4)."""
+"""Partner organisations, referrals in (intake) and out (refer_out), and who sees which
+referral. The lifecycle rules are in `crm.referrals.lifecycle`, re-exported here (CONTRACT §4)."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
@@ -22,29 +21,27 @@ from crm.people import service as people
 from crm.people.models import ConsentPurpose, ConsentSource, Lead, LeadSource
 from crm.people.phones import normalize_phone
 from crm.people.schemas import ConsentIn, LeadCreate
+
+# The lifecycle rules live in crm.referrals.lifecycle; their public names are kept here, so
+# pages and routes import one module.
+from crm.referrals.lifecycle import FINAL as FINAL
+from crm.referrals.lifecycle import OPEN, open_referral
+from crm.referrals.lifecycle import RECEIVER_MOVES as RECEIVER_MOVES
+from crm.referrals.lifecycle import SENDER_MOVES as SENDER_MOVES
+from crm.referrals.lifecycle import allowed_moves as allowed_moves
+from crm.referrals.lifecycle import change_status as change_status
+from crm.referrals.lifecycle import redirect_choices as redirect_choices
+from crm.referrals.lifecycle import sharing_consent_granted as sharing_consent_granted
+from crm.referrals.links import answer_url as answer_url
 from crm.referrals.models import (
     PartnerOrganisation,
     Referral,
     ReferralPurpose,
     ReferralStatus,
-    ReferralStatusChange,
 )
-from crm.referrals.schemas import PartnerCreate, ReferralCreate, ReferralStatusUpdate
+from crm.referrals.schemas import PartnerCreate, ReferralCreate
 
 S = ReferralStatus
-OPEN = (S.REQUESTED, S.ACCEPTED, S.IN_PROGRESS)
-# What the receiving organisation may do from each status.
-RECEIVER_MOVES: dict[ReferralStatus, frozenset[ReferralStatus]] = {
-    S.REQUESTED: frozenset({S.ACCEPTED, S.REJECTED, S.REDIRECTED}),
-    S.ACCEPTED: frozenset({S.IN_PROGRESS, S.COMPLETED, S.REJECTED, S.REDIRECTED}),
-    S.IN_PROGRESS: frozenset({S.COMPLETED, S.REDIRECTED}),
-}
-# The sender may withdraw a referral that is still open.
-SENDER_MOVES: dict[ReferralStatus, frozenset[ReferralStatus]] = {
-    status: frozenset({S.CANCELLED}) for status in OPEN
-}
-REASON_REQUIRED = frozenset({S.REJECTED, S.REDIRECTED, S.CANCELLED})
-STAFF_HANDLERS = (Role.ADMIN, Role.COORDINATOR, Role.AGENT)
 
 
 def partner_telegram_link(code: str) -> str | None:
@@ -147,7 +144,7 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
                 actor=actor,
                 at=data.consent.given_at,
             )
-            referral = await _open_referral(
+            referral = await open_referral(
                 actor,
                 {
                     "sender_id": sender_id,
@@ -173,87 +170,7 @@ async def intake(data: ReferralCreate, *, actor: Actor) -> IntakeResult:
     return IntakeResult(referral, created=True)
 
 
-async def _append_history(
-    referral: Referral, status: ReferralStatus, reason: str | None, actor: Actor
-) -> None:
-    await ReferralStatusChange.create(
-        referral=referral,
-        status=status,
-        reason=reason,
-        by_user_id=actor.user_id,
-        by_label=actor.label,
-        organisation_label=actor.organisation_label,
-    )
-
-
-def allowed_moves(referral: Referral, actor: Actor) -> frozenset[ReferralStatus]:
-    """The statuses this actor may move the referral to now."""
-    status = ReferralStatus(referral.status)
-    moves: set[ReferralStatus] = set()
-    if _is_side(referral.receiver_id, actor):  # type: ignore[attr-defined]
-        moves |= RECEIVER_MOVES.get(status, frozenset())
-    if _is_side(referral.sender_id, actor):  # type: ignore[attr-defined]
-        moves |= SENDER_MOVES.get(status, frozenset())
-    return frozenset(moves)
-
-
-def _is_side(organisation_id: int | None, actor: Actor) -> bool:
-    if organisation_id is None:
-        return actor.role in STAFF_HANDLERS
-    return actor.role == Role.PARTNER and actor.organisation_id == organisation_id
-
-
-async def change_status(
-    referral: Referral, data: ReferralStatusUpdate, *, actor: Actor
-) -> Referral:
-    current = ReferralStatus(referral.status)
-    target = data.status
-    is_party = _is_side(referral.receiver_id, actor) or _is_side(  # type: ignore[attr-defined]
-        referral.sender_id,
-        actor,  # type: ignore[attr-defined]
-    )
-    if not is_party:
-        raise Forbidden("only the receiving or sending organisation may change this referral")
-    if target == current:
-        raise Conflict(f"the referral is already {current.value}", field="status")
-    if target not in allowed_moves(referral, actor):
-        receiver_may = target in RECEIVER_MOVES.get(current, frozenset())
-        sender_may = target in SENDER_MOVES.get(current, frozenset())
-        if receiver_may or sender_may:
-            who = "receiving" if receiver_may else "sending"
-            raise Forbidden(
-                f"only the {who} organisation may move it to {target.value}", field="status"
-            )
-        raise Conflict(f"a {current.value} referral cannot become {target.value}", field="status")
-    if target in REASON_REQUIRED and not data.status_reason:
-        raise InvalidInput(f"a reason is required to move to {target.value}", field="status_reason")
-    async with in_transaction():
-        updated = await Referral.filter(id=referral.id, status=current).update(
-            status=target, status_reason=data.status_reason, updated_at=datetime.now(UTC)
-        )
-        if not updated:
-            raise Conflict("the referral changed meanwhile; reload it", field="status")
-        referral.status = target
-        referral.status_reason = data.status_reason
-        await _append_history(referral, target, data.status_reason, actor)
-        await audit.record(
-            actor,
-            "referral.status",
-            entity="referral",
-            entity_id=referral.id,
-            lead_id=referral.lead_id,  # type: ignore[attr-defined]
-            changes={"from": current, "to": target, "reason": data.status_reason},
-        )
-    return await Referral.get(id=referral.id)
-
-
 # --- referring a person out to a partner -------------------------------------------------------
-
-
-async def sharing_consent_granted(lead: Lead) -> bool:
-    """Whether the person's current `share_with_partners` consent is granted."""
-    records = (await people.current_consents([lead.id])).get(lead.id, [])
-    return any(r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted for r in records)
 
 
 async def active_partners() -> list[PartnerOrganisation]:
@@ -301,7 +218,7 @@ async def refer_out(
         )
         if existing is not None:
             return ReferOutResult(existing, created=False)
-        referral = await _open_referral(
+        referral = await open_referral(
             actor,
             {"receiver_id": partner.id, "purpose": purpose},
             sender_id=None,
@@ -314,19 +231,3 @@ async def refer_out(
             consent_text_version=consent.text_version,
         )
     return ReferOutResult(referral, created=True)
-
-
-async def _open_referral(actor: Actor, audited: dict[str, Any], **fields: Any) -> Referral:
-    """A new referral in `requested`, its first history entry and its audit entry (inside the
-    caller's transaction)."""
-    referral = await Referral.create(**fields, status=S.REQUESTED, created_by_id=actor.user_id)
-    await _append_history(referral, S.REQUESTED, None, actor)
-    await audit.record(
-        actor,
-        "referral.create",
-        entity="referral",
-        entity_id=referral.id,
-        lead_id=referral.lead_id,  # type: ignore[attr-defined]
-        changes=audited,
-    )
-    return referral

@@ -94,6 +94,32 @@ LABELS: dict[str, dict[str, str]] = {
         "training": N_("Training"),
         "other": N_("Other"),
     },
+    # Why a referral was turned down, cancelled or redirected.
+    "referral_reason": {
+        "not_eligible": N_("Not eligible"),
+        "no_capacity": N_("No capacity"),
+        "could_not_contact": N_("Could not contact the person"),
+        "out_of_area": N_("Out of our area"),
+        "person_declined": N_("The person declined"),
+        "other": N_("Other reason"),
+    },
+    # What became of the person, told to the sender when a referral is completed.
+    "referral_outcome": {
+        "financed": N_("Financed"),
+        "coached": N_("Coached"),
+        "business_started": N_("Business started"),
+        "employed": N_("Found a job"),
+        "training": N_("In training"),
+        "social_support": N_("Social support"),
+        "no_further_action": N_("No further action"),
+        "other": N_("Other outcome"),
+    },
+    # How a person gave their consent to a referral.
+    "consent_method": {
+        "verbal": N_("Verbally"),
+        "written": N_("In writing"),
+        "signed_form": N_("Signed form"),
+    },
     "timeline": {
         "interaction": N_("Interaction"),
         "stage_change": N_("Stage"),
@@ -101,6 +127,7 @@ LABELS: dict[str, dict[str, str]] = {
         "referral": N_("Referral"),
         "message_in": N_("Message received"),
         "message_out": N_("Message sent"),
+        "merge": N_("Records merged"),
     },
 }
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import QueryParams
 
 from crm import geo
@@ -16,12 +16,14 @@ from crm.config import settings
 from crm.enums import STAFF_ROLES, Language
 from crm.errors import NotFound
 from crm.geo import Region
-from crm.people import service
-from crm.people.models import Stage
+from crm.people import duplicates, merge, service
+from crm.people.models import Lead, Stage
 from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
 from crm.referrals.models import PartnerOrganisation
+from crm.web.lead_referrals import ReferForm, refer_context
+from crm.web.referral_forms import lead_referrals
 from crm.web.render import PageError, page_number, path_id, render, staff_names
 from crm.web.session import WebUser, require_user, ui_language
 
@@ -123,7 +125,24 @@ async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLR
     try:
         lead = await service.get_visible_lead(actor, path_id(lead_id))
     except NotFound:
+        # A merged-away record's page leads to the person it became (if this user sees them).
+        kept = await merge.merged_into(path_id(lead_id))
+        if kept is not None and await service.visible_leads(actor).filter(id=kept).exists():
+            return RedirectResponse(f"/leads/{kept}", status_code=303)  # type: ignore[return-value]
         raise PageError(404) from None
+    return await render_lead_page(request, lead, web_user)
+
+
+async def render_lead_page(
+    request: Request,
+    lead: Lead,
+    web_user: WebUser,
+    *,
+    refer: ReferForm | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """One person's page; `refer` carries what was typed in the refer form and its error."""
+    actor = web_user.actor
     language = ui_language(request)
     vocab = await vocabulary()
     codes = (await service.segments_of([lead.id])).get(lead.id, [])
@@ -151,5 +170,14 @@ async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLR
             "referring_partner": partner.name if partner else None,
             "sees_notes": actor.sees_notes,
             "our_name": settings.ORGANISATION_NAME,
+            "referrals": await lead_referrals(actor, lead.id),
+            # One person once: possible duplicates for those who review them, and the records
+            # this one was merged from.
+            "duplicate_matches": await duplicates.candidates_of(lead)
+            if actor.sees_everything
+            else [],
+            "merged_from": await merge.merges_of(lead.id),
+            **await refer_context(lead, actor, refer),
         },
+        status_code=status_code,
     )

@@ -44,8 +44,7 @@ async def home(request: Request) -> Response:
     if web_user is None:
         return _redirect("/login")
     if web_user.actor.is_partner:
-        # Partner users may sign in; their portal comes in a later issue.
-        return render(request, "base/partner_soon.html")
+        return _redirect("/partner/")  # the partner portal: their organisation's referrals
     if web_user.actor.role is Role.AGENT:
         return _redirect("/field/")  # community agents work from their phones
     return _redirect("/leads")
@@ -143,8 +142,15 @@ class PageSessionMiddleware(SessionMiddleware):
 
 def install_web(app: FastAPI) -> None:
     """Add the session middleware, the page routes and their HTML error pages to the app."""
+    from crm.web.duplicates import router as duplicates_router
+    from crm.web.exports import router as exports_router
     from crm.web.field import router as field_router
+    from crm.web.imports import router as imports_router
+    from crm.web.lead_referrals import router as lead_referrals_router
     from crm.web.leads import router as leads_router
+    from crm.web.partners import router as partners_router
+    from crm.web.referral_link import router as referral_link_router
+    from crm.web.referrals import router as referrals_router
 
     install_renderer(app)
     app.add_middleware(PageSessionMiddleware, **session_middleware_options(settings))
@@ -152,5 +158,13 @@ def install_web(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(PageError, _page_error)
     app.include_router(router, include_in_schema=False)
+    # Before the people pages: /leads/duplicates and /leads/merge are not /leads/{id}.
+    app.include_router(duplicates_router, include_in_schema=False)
     app.include_router(leads_router, include_in_schema=False)
+    app.include_router(lead_referrals_router, include_in_schema=False)
+    app.include_router(exports_router, include_in_schema=False)
+    app.include_router(imports_router, include_in_schema=False)
     app.include_router(field_router, include_in_schema=False)
+    app.include_router(referrals_router, include_in_schema=False)
+    app.include_router(partners_router, include_in_schema=False)
+    app.include_router(referral_link_router, include_in_schema=False)

@@ -125,7 +125,11 @@ async def test_demo_holds_what_it_claims(client):
             assert r.status_reason
         assert r.history[0].status == ReferralStatus.REQUESTED
         assert r.history[-1].status == r.status
-        assert r.sender_id is not None and r.external_ref
+        if r.redirected_from_id is None:
+            assert r.sender_id is not None and r.external_ref
+        else:  # a redirect's linked referral, from us to the next partner
+            assert r.receiver_id is not None and r.status == ReferralStatus.REQUESTED
+    assert statuses[ReferralStatus.REDIRECTED] == sum(1 for r in referrals if r.redirected_from_id)
 
     # Stories in the three languages, consent running, one of them soon to expire.
     today = datetime.now(settings.tz).date()

@@ -23,6 +23,11 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("PATCH", "/api/v1/leads/{lead_id}"): FIELD,
     ("POST", "/api/v1/leads/{lead_id}/consents"): FIELD,
     ("GET", "/api/v1/leads/{lead_id}/timeline"): STAFF,
+    ("GET", "/api/v1/duplicates"): {A, C},
+    ("POST", "/api/v1/duplicates/dismiss"): {A, C},
+    ("GET", "/api/v1/leads/{lead_id}/duplicates"): {A, C},
+    ("POST", "/api/v1/leads/{lead_id}/merge"): {A, C},
+    ("GET", "/api/v1/leads/{lead_id}/merges"): {A, C},
     ("GET", "/api/v1/segments"): STAFF,
     ("GET", "/api/v1/events"): STAFF,
     ("POST", "/api/v1/events"): FIELD,
@@ -38,6 +43,12 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/partners"): STAFF,
     ("POST", "/api/v1/partners"): {A, C},
     ("GET", "/api/v1/partners/{partner_id}"): STAFF,
+    # A partner reaches only its own webhook (another partner's id is a 404, not a 403).
+    ("GET", "/api/v1/partners/{partner_id}/webhook"): {A, C, P},
+    ("PUT", "/api/v1/partners/{partner_id}/webhook"): {A, C, P},
+    ("DELETE", "/api/v1/partners/{partner_id}/webhook"): {A, C, P},
+    ("GET", "/api/v1/partners/{partner_id}/webhook/deliveries"): {A, C, P},
+    ("POST", "/api/v1/partners/{partner_id}/webhook/deliveries/{delivery_id}/retry"): {A, C, P},
     ("POST", "/api/v1/referrals"): FIELD | {P},
     ("GET", "/api/v1/referrals"): FIELD | {P},
     ("GET", "/api/v1/referrals/{referral_id}"): FIELD | {P},
@@ -65,6 +76,13 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/resume"): {A, C, M},
     ("POST", "/api/v1/campaigns/{campaign_id}/cancel"): {A, C, M},
     ("GET", "/api/v1/campaigns/{campaign_id}/stats"): {A, C, M},
+    ("GET", "/api/v1/exports/{dataset}.{fmt}"): STAFF,
+    ("POST", "/api/v1/imports"): {A, C},
+    ("GET", "/api/v1/imports"): {A, C},
+    ("GET", "/api/v1/imports/{job_id}"): {A, C},
+    ("GET", "/api/v1/imports/{job_id}/rows"): {A, C},
+    ("GET", "/api/v1/import-presets"): {A, C},
+    ("POST", "/api/v1/import-presets"): {A, C},
 }
 
 
@@ -127,6 +145,7 @@ def _concrete(path: str) -> str:
         "story_id",
         "message_id",
         "campaign_id",
+        "job_id",
     ):
         path = path.replace("{" + name + "}", "999999")
     return path

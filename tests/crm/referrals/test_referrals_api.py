@@ -132,8 +132,11 @@ async def test_lifecycle_by_the_receiving_organisation_with_history(client, cpas
     refused = await client.patch(url, headers=cpas.headers, json={"status": "accepted"})
     assert refused.status_code == 403
     for status in ("accepted", "in_progress", "completed"):
+        extra = {"outcome": "coached"} if status == "completed" else {}
         moved = await client.patch(
-            url, headers=coordinator.headers, json={"status": status, "status_reason": None}
+            url,
+            headers=coordinator.headers,
+            json={"status": status, "status_reason": None, **extra},
         )
         assert moved.status_code == 200, moved.text
     history = moved.json()["history"]
@@ -152,7 +155,7 @@ async def test_reject_needs_a_reason_and_sender_may_cancel(client, cpas, admin):
         f"/api/v1/referrals/{a['id']}", headers=admin.headers, json={"status": "rejected"}
     )
     assert no_reason.status_code == 422
-    assert no_reason.json()["detail"][0]["field"] == "status_reason"
+    assert no_reason.json()["detail"][0]["field"] == "reason_code"
     rejected = await client.patch(
         f"/api/v1/referrals/{a['id']}",
         headers=admin.headers,

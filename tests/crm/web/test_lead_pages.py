@@ -136,15 +136,13 @@ async def test_unknown_lead_is_a_404_page(client, make_caller, sign_in):
         assert "Page introuvable" in response.text
 
 
-async def test_partner_user_sees_the_coming_soon_page_and_no_leads(
+async def test_partner_user_goes_to_the_partner_portal_and_sees_no_leads(
     client, make_caller, make_partner_user, sign_in
 ):
     partner = await make_partner_user()
     await sign_in(partner)
     home = await client.get("/")
-    assert home.status_code == 200
-    assert "Le portail partenaires arrive bientôt" in home.text
-    assert "CPAS de Saint-Gilles" in home.text
+    assert home.status_code == 303 and home.headers["location"] == "/partner/"
     response = await client.get("/leads")
     assert response.status_code == 403
     assert "Accès refusé" in response.text
