@@ -16,6 +16,9 @@ FIELD_PURPOSES = (
 )
 
 CURRENT = "2026-11"
+# The text a partner reads when referring a person to us (the portal): its own version, so the
+# ledger names exactly those words.
+INTAKE = "2026-11-intake"
 
 # version → purpose → person's language → text. "{org}" is the organisation's name.
 TEXTS: dict[str, dict[str, dict[str, str]]] = {
@@ -46,6 +49,25 @@ TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "de": "Ich bin einverstanden, dass {org} meinen Vornamen, Namen, meine Telefonnummer "
             "und Sprache an einen Partner (ÖSHZ, Arbeitsamt, Begleitstruktur) weitergibt, wenn "
             "er mir helfen kann, und nur dafür.",
+        },
+    },
+    # What a partner (a CPAS, an employment service) reads to the person before referring them
+    # to us through the portal: the same purpose, `share_with_partners`, seen from the sender's
+    # side. "{org}" is our organisation.
+    INTAKE: {
+        "share_with_partners": {
+            "fr": "J'accepte que mon prénom, mon nom, mon téléphone, mon e-mail et ma langue "
+            "soient transmis à {org} pour qu'ils me contactent au sujet de mon projet "
+            "(création d'entreprise, microcrédit, accompagnement), et seulement dans ce but. "
+            "Je serai informé(e) de la suite donnée.",
+            "nl": "Ik ga ermee akkoord dat mijn voornaam, naam, telefoonnummer, e-mail en taal "
+            "worden doorgegeven aan {org}, zodat zij mij contacteren over mijn project (een "
+            "eigen zaak starten, microkrediet, begeleiding), en alleen daarvoor. Ik word "
+            "op de hoogte gehouden van het vervolg.",
+            "de": "Ich bin einverstanden, dass mein Vorname, Name, meine Telefonnummer, E-Mail "
+            "und Sprache an {org} weitergegeben werden, damit man mich zu meinem Vorhaben "
+            "(Unternehmensgründung, Mikrokredit, Begleitung) kontaktiert, und nur dafür. Ich "
+            "werde über die Folge informiert.",
         },
     },
 }

@@ -248,7 +248,7 @@ def _as_create(data: NewReferralForm) -> ReferralCreate:
         consent={  # type: ignore[arg-type]
             "given_at": _given_at(data),
             "method": data.consent_method,
-            "text_version": consent_texts.version_tag(data.language),
+            "text_version": consent_texts.version_tag(data.language, consent_texts.INTAKE),
         },
     )
 
@@ -261,7 +261,8 @@ def _render_new(request: Request, data: NewReferralForm, *, status_code: int = 2
             "form": data,
             "person_languages": [(code, LANGUAGE_NAMES[code]) for code in PERSON_LANGUAGES],
             "consent_texts": {
-                code: consent_texts.text("share_with_partners", code) for code in PERSON_LANGUAGES
+                code: consent_texts.text("share_with_partners", code, consent_texts.INTAKE)
+                for code in PERSON_LANGUAGES
             },
             "purposes": PURPOSES,
             "methods": CONSENT_METHODS,

@@ -150,14 +150,17 @@ async def test_sending_a_referral_with_consent_records_the_text_version(
     referral = await Referral.get()
     assert response.headers["location"] == f"/partner/referrals/{referral.id}"
     assert referral.sender_id == cpas.id and referral.receiver_id is None
-    assert (referral.consent_method, referral.consent_text_version) == ("signed_form", "2026-11/nl")
+    assert (referral.consent_method, referral.consent_text_version) == (
+        "signed_form",
+        "2026-11-intake/nl",
+    )
     lead = await Lead.get(id=referral.lead_id)
     assert (lead.first_name, lead.phone, lead.language) == ("Amina", "+32470123456", "nl")
     consent = await ConsentRecord.get(lead_id=lead.id)
-    assert consent.purpose == "share_with_partners" and consent.text_version == "2026-11/nl"
+    assert consent.purpose == "share_with_partners" and consent.text_version == "2026-11-intake/nl"
     page = await client.get(response.headers["location"])
     assert "Amina Benali" in page.text and "Wants to open a food truck" in page.text
-    assert "2026-11/nl" in page.text and "Ik ga ermee akkoord" in page.text
+    assert "2026-11-intake/nl" in page.text and "worden doorgegeven aan" in page.text
 
 
 async def test_sending_without_the_consent_tick_is_refused_and_keeps_what_was_typed(

@@ -82,7 +82,7 @@ async def test_cpas_sends_a_referral_and_sees_what_became_of_it(
         await cpas_page.wait_for_url(f"{base_url}/partner/referrals/*")
         await expect(cpas_page.locator(".rf-now .badge")).to_have_text("requested")
         referral = await Referral.get()
-        assert referral.consent_text_version == "2026-11/fr"
+        assert referral.consent_text_version == "2026-11-intake/fr"
 
         # A coordinator, at a desk, accepts it and then completes it with an outcome.
         staff_ctx, staff_page = await _signed_in(
