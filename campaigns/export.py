@@ -31,14 +31,6 @@ FIGURES = (
 )
 
 
-def _in_range(qs: Any, filters: ExportFilters, field: str) -> Any:
-    if filters.since() is not None:
-        qs = qs.filter(**{f"{field}__gte": filters.since()})
-    if filters.before() is not None:
-        qs = qs.filter(**{f"{field}__lt": filters.before()})
-    return qs
-
-
 # --- one row per campaign ------------------------------------------------------------------------
 
 
@@ -62,7 +54,7 @@ def result_query(actor: Actor, filters: ExportFilters) -> Any:
         qs = qs.filter(id=filters.campaign_id)
     if filters.status:
         qs = qs.filter(status__in=filters.status)
-    return _in_range(qs, filters, "created_at")
+    return filters.in_range(qs, "created_at")
 
 
 async def result_rows(
@@ -114,7 +106,7 @@ def recipient_query(actor: Actor, filters: ExportFilters) -> Any:
         qs = qs.filter(status__in=filters.status)
     if filters.language:
         qs = qs.filter(language__in=filters.language)
-    return _in_range(qs, filters, "created_at")
+    return filters.in_range(qs, "created_at")
 
 
 async def recipient_rows(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from babel.dates import format_timedelta
 from fastapi import APIRouter, Depends, Request
@@ -49,7 +48,7 @@ from crm.stories.models import SuccessStory
 from crm.web.csrf import checked_form as csrf_checked_form
 from crm.web.csrf import token_matches
 from crm.web.i18n import FORMAT_LOCALES
-from crm.web.render import PageError, render
+from crm.web.render import PageError, page_number, paging, render
 from crm.web.session import WebUser, require_user, signed_in, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -58,7 +57,6 @@ router = APIRouter(include_in_schema=False)
 ROLES = (Role.ADMIN, Role.COORDINATOR, Role.MARKETING)
 LANGS = ("fr", "nl", "de")
 PAGE_SIZE = 50
-_MAX_PAGE = 100_000
 # The editor's checkboxes (segments, stages, regions…) make more fields than crm.web.csrf's
 # small-form limit allows.
 _MAX_FIELDS = 300
@@ -96,12 +94,6 @@ def object_id(raw: str) -> int:
     return int(raw)
 
 
-def page_number(raw: str | None) -> int:
-    if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
-        return min(int(raw), _MAX_PAGE)
-    return 1
-
-
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -135,19 +127,19 @@ async def campaign_list(request: Request, web_user: SignedIn) -> HTMLResponse:
     status = status if status in {s.value for s in CampaignStatus} else ""
     qs = Campaign.filter(status=status) if status else Campaign.all()
     total = await qs.count()
-    page = page_number(params.get("page"))
-    pages = max(1, -(-total // PAGE_SIZE))
-    found = await qs.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    pager = paging(
+        total,
+        page_number(params.get("page")),
+        PAGE_SIZE,
+        "/campaigns",
+        {"status": status},
+        clamp=False,
+    )
+    found = await qs.order_by("-id").offset(pager.offset).limit(pager.limit)
     rows = [
         {"c": c, "schedule": schedule_view(c.schedule), "stats": await campaign_stats(c)}
         for c in found
     ]
-
-    def url(n: int) -> str:
-        query = {"status": status} if status else {}
-        if n > 1:
-            query["page"] = str(n)
-        return "/campaigns" + ("?" + urlencode(query) if query else "")
 
     return render(
         request,
@@ -157,10 +149,7 @@ async def campaign_list(request: Request, web_user: SignedIn) -> HTMLResponse:
             "total": total,
             "status": status,
             "statuses": [s.value for s in CampaignStatus],
-            "page": page,
-            "pages": pages,
-            "prev_url": url(min(page - 1, pages)) if page > 1 else None,
-            "next_url": url(page + 1) if page < pages else None,
+            **pager.template_vars(),
         },
     )
 

@@ -18,7 +18,6 @@ from campaigns.web import (
     allowed,
     checked_form,
     object_id,
-    page_number,
     redirect,
     segment_choices,
     today,
@@ -30,7 +29,7 @@ from crm.errors import DomainError
 from crm.stories import service
 from crm.stories.models import SuccessStory
 from crm.stories.schemas import StoryCreate, StoryUpdate
-from crm.web.render import PageError, render
+from crm.web.render import PageError, page_number, paging, render
 from crm.web.session import WebUser, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -50,9 +49,10 @@ def consent_state(story: SuccessStory) -> str:
 async def story_list(request: Request, web_user: SignedIn) -> HTMLResponse:
     allowed(web_user)
     total = await SuccessStory.all().count()
-    page = page_number(request.query_params.get("page"))
-    pages = max(1, -(-total // PAGE_SIZE))
-    found = await SuccessStory.all().order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    pager = paging(
+        total, page_number(request.query_params.get("page")), PAGE_SIZE, "/stories", clamp=False
+    )
+    found = await SuccessStory.all().order_by("-id").offset(pager.offset).limit(pager.limit)
     return render(
         request,
         "stories/list.html",
@@ -68,12 +68,7 @@ async def story_list(request: Request, web_user: SignedIn) -> HTMLResponse:
             "total": total,
             "warning_days": settings.STORY_EXPIRY_WARNING_DAYS,
             "saved": request.query_params.get("saved", ""),
-            "page": page,
-            "pages": pages,
-            "prev_url": (f"/stories?page={page - 1}" if page > 2 else "/stories")
-            if page > 1
-            else None,
-            "next_url": f"/stories?page={page + 1}" if page < pages else None,
+            **pager.template_vars(),
         },
     )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request
@@ -32,14 +31,13 @@ from crm.errors import NotFound
 from crm.people.models import Lead
 from crm.people.service import get_visible_lead
 from crm.web.csrf import checked_form
-from crm.web.render import PageError, render
+from crm.web.render import PageError, page_count, page_number, paging, render
 from crm.web.session import WebUser, require_user
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 THREAD_SIZE = 100
-_MAX_PAGE = 100_000
 _MAX_BODY = 10_000
 
 SignedIn = Annotated[WebUser, Depends(require_user)]
@@ -60,12 +58,6 @@ def _lead_id(raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) < 2**31:
         raise PageError(404)
     return int(raw)
-
-
-def _page_number(raw: str | None) -> int:
-    if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
-        return min(int(raw), _MAX_PAGE)
-    return 1
 
 
 async def _visible(web_user: WebUser, lead_id: str) -> Lead:
@@ -97,18 +89,12 @@ async def inbox(request: Request, web_user: SignedIn) -> HTMLResponse:
     filters = service.ConversationFilters(
         unread=True if unread else None, assigned_to="me" if mine else None
     )
-    page = _page_number(params.get("page"))
+    page = page_number(params.get("page"))
     threads, total = await service.list_conversations(
         web_user.actor, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    pages = max(1, -(-total // PAGE_SIZE))
-
-    def url(n: int) -> str:
-        query = {k: "1" for k, on in (("unread", unread), ("mine", mine)) if on}
-        if n > 1:
-            query["page"] = str(n)
-        return "/inbox" + ("?" + urlencode(query) if query else "")
-
+    query = {k: "1" for k, on in (("unread", unread), ("mine", mine)) if on}
+    pager = paging(total, page, PAGE_SIZE, "/inbox", query, clamp=False)
     return render(
         request,
         "inbox/list.html",
@@ -120,10 +106,7 @@ async def inbox(request: Request, web_user: SignedIn) -> HTMLResponse:
             "unread": unread,
             "mine": mine,
             "filtered": unread or mine,
-            "page": page,
-            "pages": pages,
-            "prev_url": url(min(page - 1, pages)) if page > 1 else None,
-            "next_url": url(page + 1) if page < pages else None,
+            **pager.template_vars(),
         },
     )
 
@@ -146,12 +129,12 @@ async def _thread(
     if can_act and conversation is not None and conversation.unread and request.method == "GET":
         # Opening the thread reads it; only what had arrived by now.
         await service.mark_read(lead.id, seen_at=datetime.now(UTC))
-    page = _page_number(request.query_params.get("page"))
+    page = page_number(request.query_params.get("page"))
     messages, total = await service.list_messages(
         lead.id, limit=THREAD_SIZE, offset=(page - 1) * THREAD_SIZE
     )
     messages.reverse()  # read top to bottom, the newest next to the reply form
-    pages = max(1, -(-total // THREAD_SIZE))
+    pages = page_count(total, THREAD_SIZE)
     closed = await service.opted_out(lead.id)
     channels = [
         {"code": c.value, "reachable": address_of(lead, c) is not None, "opted_out": c in closed}

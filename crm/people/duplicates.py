@@ -120,16 +120,10 @@ def _deletions(part: str) -> set[str]:
     return {part, *(part[:i] + part[i + 1 :] for i in range(len(part)))}
 
 
-# --- candidates between stored people -----------------------------------------------------------
+class _Scored:
+    """How sure a pair or a match is, from its reasons."""
 
-
-@dataclass
-class Candidate:
-    """Two people who may be one, with the reasons (lower id first)."""
-
-    low_id: int
-    high_id: int
-    reasons: set[Reason] = field(default_factory=set)
+    reasons: set[Reason]
 
     @property
     def score(self) -> int:
@@ -138,6 +132,18 @@ class Candidate:
     @property
     def ordered_reasons(self) -> list[str]:
         return sorted(self.reasons, key=lambda r: (-WEIGHTS[r], r.value))
+
+
+# --- candidates between stored people -----------------------------------------------------------
+
+
+@dataclass
+class Candidate(_Scored):
+    """Two people who may be one, with the reasons (lower id first)."""
+
+    low_id: int
+    high_id: int
+    reasons: set[Reason] = field(default_factory=set)
 
 
 def _placeholders(text: str) -> str:
@@ -267,19 +273,11 @@ async def find_candidates() -> list[Candidate]:
 
 
 @dataclass
-class Match:
+class Match(_Scored):
     """An existing person an incoming record may be, with the reasons."""
 
     lead: Lead
     reasons: set[Reason]
-
-    @property
-    def score(self) -> int:
-        return score(self.reasons)
-
-    @property
-    def ordered_reasons(self) -> list[str]:
-        return sorted(self.reasons, key=lambda r: (-WEIGHTS[r], r.value))
 
 
 async def candidates_for(values: dict[str, Any], *, exclude_id: int | None = None) -> list[Match]:

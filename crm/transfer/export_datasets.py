@@ -69,14 +69,6 @@ def _names(filters: ExportFilters) -> Names:
     return cache
 
 
-def _in_range(qs: QuerySet[Any], filters: ExportFilters, field: str) -> QuerySet[Any]:
-    if filters.since() is not None:
-        qs = qs.filter(**{f"{field}__gte": filters.since()})
-    if filters.before() is not None:
-        qs = qs.filter(**{f"{field}__lt": filters.before()})
-    return qs
-
-
 def _people_subquery(actor: Actor, filters: ExportFilters) -> Subquery | None:
     """The ids of the people the rows may be about, or None when every person is allowed."""
     if not filters.has_person_filters() and (actor.sees_everything):
@@ -135,7 +127,7 @@ def lead_columns(actor: Actor) -> list[Column]:
 
 def lead_query(actor: Actor, filters: ExportFilters) -> QuerySet[Lead]:
     qs = people.filtered_leads(actor, filters.lead_filters())
-    return _in_range(qs, filters, "created_at")
+    return filters.in_range(qs, "created_at")
 
 
 async def lead_rows(actor: Actor, leads: list[Lead], filters: ExportFilters) -> list[list[Any]]:
@@ -217,7 +209,7 @@ def interaction_query(actor: Actor, filters: ExportFilters) -> QuerySet[Interact
         qs = qs.filter(event_id=filters.event_id)
     if filters.agent_id is not None:
         qs = qs.filter(author_id=filters.agent_id)
-    return _in_range(qs, filters, "occurred_at")
+    return filters.in_range(qs, "occurred_at")
 
 
 async def interaction_rows(
@@ -290,7 +282,7 @@ def referral_query(actor: Actor, filters: ExportFilters) -> QuerySet[Referral]:
         qs = qs.filter(Q(sender_id=filters.partner_id) | Q(receiver_id=filters.partner_id))
     if filters.status:
         qs = qs.filter(status__in=filters.status)
-    return _in_range(qs, filters, "created_at")
+    return filters.in_range(qs, "created_at")
 
 
 def _direction(referral: Referral) -> str:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from crm.config import settings
 from crm.enums import Language
@@ -14,6 +14,8 @@ from crm.errors import InvalidInput
 from crm.geo import Region
 from crm.people.models import Stage
 from crm.people.service import LeadFilters
+
+QuerySetT = TypeVar("QuerySetT")
 
 _POSTCODE = re.compile(r"^[1-9][0-9]{3}$")
 _SEGMENT = re.compile(r"^[^\x00-\x1f]{1,40}$")
@@ -84,6 +86,15 @@ class ExportFilters:
             return None
         day = self.created_until + timedelta(days=1)
         return datetime.combine(day, time(), settings.tz).astimezone(UTC)
+
+    def in_range(self, qs: QuerySetT, field: str) -> QuerySetT:
+        """`qs` kept to the rows whose `field` falls in the chosen days."""
+        since, before = self.since(), self.before()
+        if since is not None:
+            qs = qs.filter(**{f"{field}__gte": since})
+        if before is not None:
+            qs = qs.filter(**{f"{field}__lt": before})
+        return qs
 
 
 def _jsonable(value: Any) -> Any:

@@ -37,22 +37,8 @@ FILLABLE = (
     "birth_year",
     "notes",
 )
-_LEAD_COLUMNS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "language",
-    "postcode",
-    "region",
-    "gender",
-    "birth_year",
-    "notes",
-    "stage",
-    "source",
-    "created_at",
-    "updated_at",
-)
+# What a new person's row is written with: all an import may fill, and the bookkeeping.
+_LEAD_COLUMNS = ("first_name", *FILLABLE, "stage", "source", "created_at", "updated_at")
 SAMPLE_SIZE = 20  # created and updated rows kept in the report as a sample
 # Parameters per statement: well under SQLite's 32,766 and asyncpg's 32,767.
 _MAX_PARAMS = 30_000
@@ -263,7 +249,7 @@ class BatchWriter:
         values = []
         for row in rows:
             v = row.values
-            values.append(tuple(_plain(v.get(c)) for c in _LEAD_COLUMNS[:12]) + (now, now))
+            values.append(tuple(_plain(v.get(c)) for c in _LEAD_COLUMNS[:-2]) + (now, now))
         inserted = await _insert("lead", _LEAD_COLUMNS, values, returning="id, phone, email")
         # RETURNING does not promise the VALUES order: rows are matched back by their phone, or
         # their e-mail when they have none (both unique among new rows: duplicates were refused).

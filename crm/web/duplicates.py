@@ -15,7 +15,7 @@ from crm.people import duplicates, merge
 from crm.people.models import Lead
 from crm.referrals.models import PartnerOrganisation
 from crm.web.csrf import checked_form
-from crm.web.render import PageError, page_number, path_id, render, staff_names
+from crm.web.render import PageError, page_number, paging, path_id, render, staff_names
 from crm.web.session import WebUser, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -51,12 +51,12 @@ def _redirect(url: str) -> RedirectResponse:
 
 @router.get("/leads/duplicates", include_in_schema=False)
 async def duplicate_list(request: Request, web_user: Manager) -> HTMLResponse:
-    page = page_number(request.query_params.get("page"))
     found = await duplicates.find_candidates()
     total = len(found)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page, pages)
-    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    pager = paging(
+        total, page_number(request.query_params.get("page")), PAGE_SIZE, "/leads/duplicates"
+    )
+    shown = found[pager.offset : pager.offset + pager.limit]
     ids = [i for c in shown for i in (c.low_id, c.high_id)]
     people = {lead.id: lead for lead in await Lead.filter(id__in=ids)}
     pairs = [
@@ -75,10 +75,7 @@ async def duplicate_list(request: Request, web_user: Manager) -> HTMLResponse:
         {
             "pairs": pairs,
             "total": total,
-            "page": page,
-            "pages": pages,
-            "prev_url": f"/leads/duplicates?page={page - 1}" if page > 1 else None,
-            "next_url": f"/leads/duplicates?page={page + 1}" if page < pages else None,
+            **pager.template_vars(),
         },
     )
 

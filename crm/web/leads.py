@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -24,7 +23,7 @@ from crm.people.timeline import timeline
 from crm.referrals.models import PartnerOrganisation
 from crm.web.lead_referrals import ReferForm, refer_context
 from crm.web.referral_forms import lead_referrals
-from crm.web.render import PageError, page_number, path_id, render, staff_names
+from crm.web.render import PageError, page_number, paging, path_id, render, staff_names
 from crm.web.session import WebUser, require_user, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -60,12 +59,6 @@ class FilterForm:
             region=[self.region] if self.region else None,
         )
 
-    def query(self, page: int) -> str:
-        values = {k: v for k, v in self.__dict__.items() if v}
-        if page > 1:
-            values["page"] = str(page)
-        return "/leads" + ("?" + urlencode(values) if values else "")
-
     @property
     def active(self) -> bool:
         return any(self.__dict__.values())
@@ -92,7 +85,7 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
     leads, total = await service.list_leads(
         web_user.actor, form.as_filters(), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    pages = max(1, -(-total // PAGE_SIZE))
+    pager = paging(total, page, PAGE_SIZE, "/leads", asdict(form), clamp=False)
     language = ui_language(request)
     segments = sorted(
         ((code, segment_label(code, language, vocab)) for code in vocab),
@@ -104,10 +97,7 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
         {
             "leads": leads,
             "total": total,
-            "page": page,
-            "pages": pages,
-            "prev_url": form.query(min(page - 1, pages)) if page > 1 else None,
-            "next_url": form.query(page + 1) if page < pages else None,
+            **pager.template_vars(),
             "f": form,
             "filtered": form.active,
             "stages": [s.value for s in Stage],

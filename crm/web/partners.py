@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -36,7 +35,7 @@ from crm.web.referral_forms import (
     waiting_first,
     with_parties,
 )
-from crm.web.render import PageError, page_number, render
+from crm.web.render import PageError, page_number, paging, render
 from crm.web.session import WebUser, require_user, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -102,17 +101,9 @@ async def portal(request: Request, web_user: PartnerUser) -> HTMLResponse:
         qs = qs.filter(status=f["status"])
     qs = name_search(qs, f["q"])
     total = await qs.count()
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page_number(params.get("page")), pages)
+    pager = paging(total, page_number(params.get("page")), PAGE_SIZE, "/partner/", f)
     waiting = Q(receiver_id=org, status=ReferralStatus.REQUESTED)
-    rows = await waiting_first(qs, waiting).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-
-    def url(n: int) -> str:
-        query = {k: v for k, v in f.items() if v}
-        if n > 1:
-            query["page"] = str(n)
-        return "/partner/" + ("?" + urlencode(query) if query else "")
-
+    rows = await waiting_first(qs, waiting).offset(pager.offset).limit(pager.limit)
     return render(
         request,
         "partners/list.html",
@@ -120,10 +111,7 @@ async def portal(request: Request, web_user: PartnerUser) -> HTMLResponse:
             "referrals": await with_parties(list(rows)),
             "organisation_id": org,
             "total": total,
-            "page": page,
-            "pages": pages,
-            "prev_url": url(page - 1) if page > 1 else None,
-            "next_url": url(page + 1) if page < pages else None,
+            **pager.template_vars(),
             "f": f,
             "filtered": any(f.values()),
             "our_name": settings.ORGANISATION_NAME,

@@ -74,6 +74,7 @@ async def _page(
             "outcomes": OUTCOMES,
             "error": result.error if result else None,
             "typed": result.typed if result and result.error else MoveForm(),
+            "move_action": f"/r/{request.path_params['token']}",
             "done": done,
         },
         status_code=status_code,

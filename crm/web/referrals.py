@@ -8,7 +8,6 @@ Admins and coordinators see every referral, agents those of the people they may 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,7 +31,7 @@ from crm.web.referral_forms import (
     waiting_first,
     with_parties,
 )
-from crm.web.render import PageError, page_number, render
+from crm.web.render import PageError, page_number, paging, render
 from crm.web.session import WebUser, require_user
 
 router = APIRouter(include_in_schema=False)
@@ -76,27 +75,16 @@ async def referral_list(request: Request, web_user: Handler) -> HTMLResponse:
         qs = qs.filter(sender_id__isnull=True)
     qs = name_search(qs, f["q"])
     total = await qs.count()
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(page_number(params.get("page")), pages)
+    pager = paging(total, page_number(params.get("page")), PAGE_SIZE, "/referrals", f)
     waiting = Q(receiver_id__isnull=True, status=ReferralStatus.REQUESTED)
-    rows = await waiting_first(qs, waiting).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-
-    def url(n: int) -> str:
-        query = {k: v for k, v in f.items() if v}
-        if n > 1:
-            query["page"] = str(n)
-        return "/referrals" + ("?" + urlencode(query) if query else "")
-
+    rows = await waiting_first(qs, waiting).offset(pager.offset).limit(pager.limit)
     return render(
         request,
         "referrals/list.html",
         {
             "referrals": await with_parties(list(rows)),
             "total": total,
-            "page": page,
-            "pages": pages,
-            "prev_url": url(page - 1) if page > 1 else None,
-            "next_url": url(page + 1) if page < pages else None,
+            **pager.template_vars(),
             "f": f,
             "filtered": any(f.values()),
             "our_name": settings.ORGANISATION_NAME,

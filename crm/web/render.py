@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -105,6 +107,66 @@ def page_number(raw: str | None) -> int:
     if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 and int(raw) > 0:
         return min(int(raw), _MAX_PAGE)
     return 1
+
+
+def page_count(total: int, page_size: int) -> int:
+    """How many pages `total` rows fill; an empty list still has its one (empty) page."""
+    return max(1, -(-total // page_size))
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a list page stands, and the links to the pages either side of it."""
+
+    page: int
+    pages: int
+    limit: int
+    prev_url: str | None
+    next_url: str | None
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+    def template_vars(self) -> dict[str, Any]:
+        """What templates/base/pager.html reads."""
+        return {
+            "page": self.page,
+            "pages": self.pages,
+            "prev_url": self.prev_url,
+            "next_url": self.next_url,
+        }
+
+
+def paging(
+    total: int,
+    requested_page: int,
+    page_size: int,
+    path: str,
+    query: dict[str, str] | None = None,
+    *,
+    clamp: bool = True,
+) -> Paging:
+    """The paging of a list of `total` rows at `path`, its filters in `query` (empty ones are left
+    out of the links). With `clamp`, a page past the end shows the last one; without (pages whose
+    rows were fetched before the total was known), it keeps its number and links back to the
+    last page."""
+    pages = page_count(total, page_size)
+    page = min(requested_page, pages) if clamp else requested_page
+
+    def url(n: int) -> str:
+        values = {k: v for k, v in (query or {}).items() if v}
+        if n > 1:
+            values["page"] = str(n)
+        return path + ("?" + urlencode(values) if values else "")
+
+    return Paging(
+        page=page,
+        pages=pages,
+        limit=page_size,
+        prev_url=url(min(page - 1, pages)) if page > 1 else None,
+        next_url=url(page + 1) if page < pages else None,
+    )
 
 
 async def staff_names(user_ids: set[int | None]) -> dict[int, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 from uuid import uuid4
 
 from fastapi import APIRouter, Request
@@ -32,7 +31,7 @@ from crm.referrals import service as referrals
 from crm.referrals.models import ReferralPurpose
 from crm.web.csrf import checked_form
 from crm.web.field.common import FieldUser, render_field
-from crm.web.render import PageError, page_number, path_id, staff_names
+from crm.web.render import PageError, page_number, paging, path_id, staff_names
 from crm.web.session import WebUser, is_local_path, ui_language
 
 router = APIRouter(include_in_schema=False)
@@ -94,14 +93,7 @@ async def people_list(request: Request, web_user: FieldUser) -> HTMLResponse:
     rows, total = await followups.recently_contacted(
         web_user.actor, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    pages = max(1, -(-total // PAGE_SIZE))
-
-    def url(n: int) -> str:
-        query = {"q": q} if q else {}
-        if n > 1:
-            query["page"] = str(n)
-        return "/field/people" + ("?" + urlencode(query) if query else "")
-
+    pager = paging(total, page, PAGE_SIZE, "/field/people", {"q": q}, clamp=False)
     return render_field(
         request,
         "field/people_list.html",
@@ -109,10 +101,7 @@ async def people_list(request: Request, web_user: FieldUser) -> HTMLResponse:
             "leads": rows,
             "total": total,
             "q": q,
-            "page": page,
-            "pages": pages,
-            "prev_url": url(min(page - 1, pages)) if page > 1 else None,
-            "next_url": url(page + 1) if page < pages else None,
+            **pager.template_vars(),
         },
         section="people",
     )

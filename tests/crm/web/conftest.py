@@ -51,3 +51,31 @@ def make_partner_user(make_partner) -> Callable[..., Awaitable[User]]:
         )
 
     return _make
+
+
+# --- the referral pages (partner portal, staff pages, answer link) ------------------------------
+
+
+@pytest.fixture
+async def cpas(make_partner):
+    return await make_partner("CPAS de Saint-Gilles")
+
+
+@pytest.fixture
+async def forem(make_partner):
+    return await make_partner("Forem Charleroi")
+
+
+@pytest.fixture
+async def social_worker(cpas) -> User:
+    from .referral_rows import partner_user  # it reads PASSWORD from here
+
+    return await partner_user(cpas, "lies@cpas.example.org")
+
+
+@pytest.fixture
+async def coordinator(make_caller) -> User:
+    caller = await make_caller(
+        Role.COORDINATOR, first_name="Nadia", last_name="Haddad", ui_language="en"
+    )
+    return caller.user

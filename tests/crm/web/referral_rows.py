@@ -3,6 +3,7 @@ the services the API uses."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from crm.auth import service as auth
@@ -17,6 +18,11 @@ from crm.referrals.models import PartnerOrganisation, Referral, ReferralPurpose
 from crm.referrals.schemas import ReferralCreate
 
 from .conftest import PASSWORD
+
+
+def listed_names(html: str) -> list[str]:
+    """The people's names in a referral list, top to bottom."""
+    return re.findall(r'<th scope="row" class="name"><a href="[^"]+">([^<]+)</a>', html)
 
 
 async def partner_user(org: PartnerOrganisation, email: str, first_name: str = "Lies") -> User:

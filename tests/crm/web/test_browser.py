@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,19 +17,11 @@ import httpx
 import pytest
 
 from crm.enums import Role
+from scripts._screens import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.conftest import DATABASE_URL
 
 from .conftest import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 # In CI (CI=true, run as root) scripts/test.sh installs chromium: a missing browser there is a
@@ -39,12 +30,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and os.environ.get("CI") != "true",
     reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -104,7 +89,7 @@ async def app_and_browser(tmp_path: Path) -> AsyncIterator[tuple[str, Any, Any]]
     """The app under uvicorn on the test database, and Debian's chromium: yields the base URL,
     the browser and Playwright's async API module (for `expect`)."""
     playwright_api = pytest.importorskip("playwright.async_api")
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "uvicorn.log"
     with _uvicorn(port, log) as server:

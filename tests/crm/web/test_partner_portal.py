@@ -3,10 +3,7 @@ referrals only, and sends new ones with the person's consent."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-
-import pytest
 
 from crm.config import settings
 from crm.enums import Role
@@ -14,31 +11,7 @@ from crm.people.models import ConsentRecord, Lead
 from crm.referrals.models import Referral, ReferralStatusChange
 
 from .conftest import csrf_from
-from .referral_rows import partner_user, sent_by_partner, sent_to_partner
-
-
-@pytest.fixture
-async def cpas(make_partner):
-    return await make_partner("CPAS de Saint-Gilles")
-
-
-@pytest.fixture
-async def forem(make_partner):
-    return await make_partner("Forem Charleroi")
-
-
-@pytest.fixture
-async def social_worker(cpas):
-    return await partner_user(cpas, "lies@cpas.example.org")
-
-
-@pytest.fixture
-async def coordinator(make_caller):
-    return (await make_caller(Role.COORDINATOR, first_name="Nadia", last_name="Haddad")).user
-
-
-def _rows(html: str) -> list[str]:
-    return re.findall(r'<th scope="row" class="name"><a href="[^"]+">([^<]+)</a>', html)
+from .referral_rows import listed_names, partner_user, sent_by_partner, sent_to_partner
 
 
 def _new_form(token: str, **over) -> dict[str, str]:
@@ -85,11 +58,11 @@ async def test_portal_lists_both_directions_of_the_organisation_only(
     await sent_by_partner(other, "Karim", phone="0470 33 33 33")
     await sign_in(social_worker)
     page = (await client.get("/partner/")).text
-    assert sorted(_rows(page)) == ["Amina Ndiaye", "Joris Peeters"]
+    assert sorted(listed_names(page)) == ["Amina Ndiaye", "Joris Peeters"]
     assert f"Sent by you to {settings.ORGANISATION_NAME}" in page
     assert f"Sent to you by {settings.ORGANISATION_NAME}" in page
     # The referral waiting for the organisation's answer comes first, with its answer date.
-    assert _rows(page)[0] == "Joris Peeters"
+    assert listed_names(page)[0] == "Joris Peeters"
     assert "Answer by" in page
 
 
@@ -101,13 +74,13 @@ async def test_portal_filters_by_direction_status_and_name(
     await sent_to_partner(coordinator, cpas, "Joris", phone="0470 22 22 22")
     await sign_in(social_worker)
     sent = await client.get("/partner/?direction=sent")
-    assert sorted(_rows(sent.text)) == ["Amina Ndiaye", "Fatou Diallo"]
+    assert sorted(listed_names(sent.text)) == ["Amina Ndiaye", "Fatou Diallo"]
     received = await client.get("/partner/?direction=received")
-    assert _rows(received.text) == ["Joris Peeters"]
-    assert _rows((await client.get("/partner/?q=diallo")).text) == ["Fatou Diallo"]
-    assert _rows((await client.get("/partner/?status=completed")).text) == []
+    assert listed_names(received.text) == ["Joris Peeters"]
+    assert listed_names((await client.get("/partner/?q=diallo")).text) == ["Fatou Diallo"]
+    assert listed_names((await client.get("/partner/?status=completed")).text) == []
     # Unknown filter values are ignored, not errors.
-    assert len(_rows((await client.get("/partner/?status=nope&direction=x")).text)) == 3
+    assert len(listed_names((await client.get("/partner/?status=nope&direction=x")).text)) == 3
 
 
 async def test_partner_never_sees_another_organisations_referral(

@@ -5,41 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from crm.enums import Role
 from crm.referrals import links
 from crm.referrals.models import Referral, ReferralStatusChange
 
 from .conftest import csrf_from
-from .referral_rows import partner_user, sent_by_partner, sent_to_partner
-
-
-@pytest.fixture
-async def cpas(make_partner):
-    return await make_partner("CPAS de Saint-Gilles")
-
-
-@pytest.fixture
-async def forem(make_partner):
-    return await make_partner("Forem Charleroi")
-
-
-@pytest.fixture
-async def social_worker(cpas):
-    return await partner_user(cpas, "lies@cpas.example.org")
-
-
-@pytest.fixture
-async def coordinator(make_caller):
-    caller = await make_caller(
-        Role.COORDINATOR, first_name="Nadia", last_name="Haddad", ui_language="en"
-    )
-    return caller.user
-
-
-def _rows(html: str) -> list[str]:
-    return re.findall(r'<th scope="row" class="name"><a href="[^"]+">([^<]+)</a>', html)
+from .referral_rows import listed_names, sent_by_partner, sent_to_partner
 
 
 async def test_marketing_and_partner_users_are_refused(client, make_caller, social_worker, sign_in):
@@ -67,7 +38,7 @@ async def test_referrals_waiting_for_our_answer_come_first(
     page = await client.get("/referrals")
     assert page.status_code == 200
     assert 'href="/referrals" aria-current="page"' in page.text
-    rows = _rows(page.text)
+    rows = listed_names(page.text)
     # Waiting for our answer, the oldest first; then the rest, the latest change first.
     assert rows == ["Amina Ndiaye", "Zoé Martin", "Fatou Ndiaye", "Joris Peeters"]
     assert waiting.expires_at is not None and "Answer by" in page.text
@@ -81,14 +52,14 @@ async def test_list_filters_by_status_partner_and_direction(
     await sent_to_partner(coordinator, forem, "Karim", phone="0470 33 33 33")
     await sign_in(coordinator)
     received = (await client.get("/referrals?direction=received")).text
-    assert _rows(received) == ["Amina Ndiaye"]
+    assert listed_names(received) == ["Amina Ndiaye"]
     sent = (await client.get("/referrals?direction=sent")).text
-    assert sorted(_rows(sent)) == ["Joris Peeters", "Karim Peeters"]
+    assert sorted(listed_names(sent)) == ["Joris Peeters", "Karim Peeters"]
     with_cpas = (await client.get(f"/referrals?partner={cpas.id}")).text
-    assert sorted(_rows(with_cpas)) == ["Amina Ndiaye", "Joris Peeters"]
-    assert _rows((await client.get("/referrals?status=accepted")).text) == []
-    assert _rows((await client.get("/referrals?q=karim")).text) == ["Karim Peeters"]
-    assert len(_rows((await client.get("/referrals?partner=999&status=x")).text)) == 3
+    assert sorted(listed_names(with_cpas)) == ["Amina Ndiaye", "Joris Peeters"]
+    assert listed_names((await client.get("/referrals?status=accepted")).text) == []
+    assert listed_names((await client.get("/referrals?q=karim")).text) == ["Karim Peeters"]
+    assert len(listed_names((await client.get("/referrals?partner=999&status=x")).text)) == 3
 
 
 async def test_agent_sees_only_referrals_of_people_they_may_see(
@@ -98,7 +69,7 @@ async def test_agent_sees_only_referrals_of_people_they_may_see(
     agent = await make_caller(Role.AGENT, ui_language="en")
     mine = await sent_to_partner(agent.user, cpas, "Joris", phone="0470 22 22 22")
     await sign_in(agent.user)
-    assert _rows((await client.get("/referrals")).text) == ["Joris Peeters"]
+    assert listed_names((await client.get("/referrals")).text) == ["Joris Peeters"]
     assert (await client.get(f"/referrals/{theirs.id}")).status_code == 404
     assert (await client.get(f"/referrals/{mine.id}")).status_code == 200
 
