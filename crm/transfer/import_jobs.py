@@ -8,6 +8,7 @@ another worker claim the job and resume it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # crm never imports channels at run time (dependencies point 
 log = logging.getLogger("passerelle.imports")
 
 BATCH_SIZE = 1000
+# While a batch is written, the reader gives the event loop a turn every this many rows.
+_YIELD_EVERY = 50
 LEASE_SECONDS = 120
 TICK_SECONDS = 5
 # Uploads never confirmed on the mapping page are dropped (their file with them) after this.
@@ -113,28 +116,49 @@ async def run_job(
     done = start
     batches = 0
     batch: list[PreparedRow | Refusal] = []
+    # Pipelined: batch N is written (its own transaction, then the checkpoint) while the rows
+    # of batch N+1 are read and checked, which is Python work; the database works meanwhile.
+    # Batch N+1 is planned (dedup lookups) only once batch N is committed.
+    writing: asyncio.Task[None] | None = None
     if progress is not None:
         progress(start)
-    for index, sheet_row in enumerate(sheet.rows(), start=1):
-        prepared = await preparer.prepare(sheet_row)
-        if index <= start:
-            # Done in an earlier run: read again only so that a later duplicate of these rows
-            # is still seen as "same person as row N".
-            continue
-        batch.append(prepared)
-        if len(batch) >= batch_size:
-            await _write(writer, batch, index, worker_id)
-            done, batch = index, []
+    try:
+        for index, sheet_row in enumerate(sheet.rows(), start=1):
+            prepared = await preparer.prepare(sheet_row)
+            if index % _YIELD_EVERY == 0 and writing is not None:
+                await asyncio.sleep(0)  # let the batch in flight send its next statement
+            if index <= start:
+                # Done in an earlier run: read again only so that a later duplicate of these
+                # rows is still seen as "same person as row N".
+                continue
+            batch.append(prepared)
+            if len(batch) >= batch_size:
+                if writing is not None:
+                    await writing
+                    batches += 1
+                    if progress is not None:
+                        progress(done)
+                    if stop_after_batches is not None and batches >= stop_after_batches:
+                        raise SimulatedCrash(f"stopped after {batches} batch(es) at row {done}")
+                writing = asyncio.create_task(_write(writer, batch, index, worker_id))
+                done, batch = index, []
+        if writing is not None:
+            await writing
+            writing = None
             batches += 1
             if progress is not None:
                 progress(done)
             if stop_after_batches is not None and batches >= stop_after_batches:
                 raise SimulatedCrash(f"stopped after {batches} batch(es) at row {done}")
-    if batch:
-        done += len(batch)
-        await _write(writer, batch, done, worker_id)
-        if progress is not None:
-            progress(done)
+        if batch:
+            done += len(batch)
+            await _write(writer, batch, done, worker_id)
+            if progress is not None:
+                progress(done)
+    finally:
+        if writing is not None and not writing.done():
+            # Stopped while a batch was being written: let it commit or roll back whole.
+            await asyncio.gather(writing, return_exceptions=True)
     await _finish(job, worker_id, ImportStatus.DONE, actor=actor)
     return job
 
