@@ -5,7 +5,9 @@ empty tables; fixtures build real rows."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 _TMP = Path(tempfile.mkdtemp(prefix="passerelle-tests-"))
+# The SQLite test database lives there; it goes when the run ends.
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite://{_TMP / 'test.db'}"
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["ENVIRONMENT"] = "test"
