@@ -453,6 +453,7 @@ class Planner:
             self.consents(person, "signed_form")
             self.path(person, self.staff[agent].note_language)
             out.append(person)
+        _plant_duplicates(out)
         return out
 
     def referred_people(self) -> list[Person]:
@@ -554,3 +555,17 @@ class Planner:
             Stage.CONTACTED,
         ):
             person.project = self.rng.randrange(len(D.PROJECTS))
+
+
+def _plant_duplicates(people: list[Person]) -> None:
+    """Two pairs of records of one person that the entry points cannot tell apart (another
+    number, a typo, names swapped), as they happen at a permanence: something for the
+    "Possible duplicates" review of the demo to show. The number of people does not change."""
+    if len(people) < 4:
+        return
+    first, typo = people[-2], people[-1]
+    typo.first_name = first.first_name + first.first_name[-1]  # a doubled last letter
+    typo.last_name, typo.postcode, typo.email = first.last_name, first.postcode, None
+    straight, swapped = people[-4], people[-3]
+    swapped.first_name, swapped.last_name = straight.last_name, straight.first_name
+    swapped.postcode, swapped.email = straight.postcode, None

@@ -16,6 +16,7 @@ from crm.enums import Role
 from crm.errors import Conflict
 from crm.geo import Region
 from crm.outreach.models import EventKind, Interaction, OutreachEvent
+from crm.people import duplicates
 from crm.people.models import ConsentPurpose, ConsentRecord, Lead, LeadStageChange, Stage
 from crm.referrals.models import PartnerOrganisation, Referral, ReferralStatus
 from crm.stories.models import SuccessStory
@@ -45,6 +46,11 @@ async def test_demo_holds_what_it_claims(client):
     assert counts["stories"] == await SuccessStory.all().count() == 6
     assert counts["consents"] == await ConsentRecord.all().count()
     assert counts["stage_changes"] == await LeadStageChange.all().count()
+    # Two planted pairs give the duplicate review something to show (a typo, swapped names).
+    pairs = await duplicates.find_candidates()
+    assert len(pairs) >= 2
+    reasons = set().union(*(pair.reasons for pair in pairs))
+    assert {"similar_name", "same_name"} <= {str(r) for r in reasons}
 
     # Staff: an admin, a coordinator, marketing, four agents; one portal user per partner.
     roles = Counter(await User.all().values_list("role", flat=True))
