@@ -148,7 +148,6 @@ def register() -> None:
     register_dataset(
         Dataset(
             name="campaign-results",
-            title="Campaign results",
             roles=ROLES,
             columns=result_columns,
             query=result_query,
@@ -161,7 +160,6 @@ def register() -> None:
     register_dataset(
         Dataset(
             name="campaign-recipients",
-            title="Recipients of one campaign",
             roles=ROLES,
             columns=recipient_columns,
             query=recipient_query,

@@ -497,6 +497,10 @@ def _cmd_createuser(args: argparse.Namespace) -> int:
     password = _read_password(args)
     languages = [p.strip() for p in args.languages.split(",") if p.strip()]
 
+    # Refused before the user is created, not after (set_export_permission would refuse too).
+    if args.can_export and Role(args.role) is Role.PARTNER:
+        raise CliError("--can-export: partner users never export")
+
     async def work() -> None:
         from crm.auth import service as auth
 

@@ -110,17 +110,13 @@ def merge_out(record: LeadMerge) -> MergeOut:
 async def candidate_page(limit: int, offset: int) -> tuple[list[DuplicatePair], int]:
     """One page of the review list with both people of each pair."""
     found = await duplicates.find_candidates()
-    page = found[offset : offset + limit]
-    ids = {i for c in page for i in (c.low_id, c.high_id)}
-    people = {lead.id: lead for lead in await Lead.filter(id__in=list(ids))}
     items = [
         DuplicatePair(
-            people=[brief(people[c.low_id]), brief(people[c.high_id])],
+            people=[brief(low), brief(high)],
             reasons=c.ordered_reasons,  # type: ignore[arg-type]
             score=c.score,
         )
-        for c in page
-        if c.low_id in people and c.high_id in people
+        for c, low, high in await duplicates.with_people(found[offset : offset + limit])
     ]
     return items, len(found)
 

@@ -146,15 +146,8 @@ class Candidate(_Scored):
     reasons: set[Reason] = field(default_factory=set)
 
 
-def _placeholders(text: str) -> str:
-    # Written with PostgreSQL's $n; SQLite reads ?n the same way.
-    if connections.get("default").capabilities.dialect == "postgres":
-        return text
-    return re.sub(r"\$(\d+)", r"?\1", text)
-
-
-async def _query(text: str, params: list[Any] | None = None) -> list[Any]:
-    _, rows = await connections.get("default").execute_query(_placeholders(text), params or [])
+async def _query(text: str) -> list[Any]:
+    _, rows = await connections.get("default").execute_query(text)
     return list(rows)
 
 
@@ -267,6 +260,18 @@ async def find_candidates() -> list[Candidate]:
     out = [c for key, c in found.items() if key not in dismissed]
     out.sort(key=lambda c: (-c.score, -c.high_id, c.low_id))
     return out
+
+
+async def with_people(candidates: list[Candidate]) -> list[tuple[Candidate, Lead, Lead]]:
+    """Each pair with its two people (lower id first), in one query; a pair whose person is
+    gone since the candidates were found is left out."""
+    ids = {i for c in candidates for i in (c.low_id, c.high_id)}
+    people = {lead.id: lead for lead in await Lead.filter(id__in=list(ids))}
+    return [
+        (c, people[c.low_id], people[c.high_id])
+        for c in candidates
+        if c.low_id in people and c.high_id in people
+    ]
 
 
 # --- candidates for one record -------------------------------------------------------------------

@@ -319,7 +319,7 @@ async def merge_leads(
         changed = {k: v for k, v in values.items() if getattr(kept, k) != v}
         if changed:
             await Lead.filter(id=kept.id).update(**changed, updated_at=_now())
-        if changed.get("stage") and changed["stage"] != previous_stage:
+        if "stage" in changed:
             await LeadStageChange.create(
                 lead_id=kept.id,
                 from_stage=previous_stage,
@@ -381,6 +381,14 @@ async def merged_into(lead_id: int) -> int | None:
         if await Lead.exists(id=kept):
             return int(kept)  # type: ignore[arg-type]
         current = int(kept)  # type: ignore[arg-type]
+    return None
+
+
+async def merged_into_visible(actor: Actor, lead_id: int) -> int | None:
+    """`merged_into`, but only when this actor may see the person the id became."""
+    kept = await merged_into(lead_id)
+    if kept is not None and await service.visible_leads(actor).filter(id=kept).exists():
+        return kept
     return None
 
 

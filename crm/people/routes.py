@@ -13,7 +13,7 @@ from crm.enums import Language
 from crm.errors import NotFound
 from crm.geo import Region
 from crm.people import service
-from crm.people.merge import merged_into
+from crm.people.merge import merged_into_visible
 from crm.people.models import ConsentRecord, Lead, Stage
 from crm.people.schemas import (
     ConsentIn,
@@ -142,8 +142,8 @@ async def get_lead(lead_id: LeadId, actor: AnyActor) -> LeadOut:
         lead = await service.get_visible_lead(actor, lead_id)
     except NotFound:
         # A merged-away id says where the person went, to those who may see them there.
-        kept = await merged_into(lead_id)
-        if kept is not None and await service.visible_leads(actor).filter(id=kept).exists():
+        kept = await merged_into_visible(actor, lead_id)
+        if kept is not None:
             raise NotFound(f"person {lead_id} was merged into {kept}", field="id") from None
         raise
     if actor.is_partner:

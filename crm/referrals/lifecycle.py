@@ -17,7 +17,7 @@ from crm.config import settings
 from crm.enums import Role
 from crm.errors import Conflict, Forbidden, InvalidInput
 from crm.people import service as people
-from crm.people.models import ConsentPurpose, Lead
+from crm.people.models import ConsentPurpose
 from crm.referrals import webhooks
 from crm.referrals.models import (
     PartnerOrganisation,
@@ -74,9 +74,9 @@ def expiry_from(created: datetime) -> datetime:
     return created + timedelta(days=settings.REFERRAL_EXPIRY_DAYS)
 
 
-async def sharing_consent_granted(lead: Lead) -> bool:
+async def sharing_consent_granted(lead_id: int) -> bool:
     """Whether the person's current `share_with_partners` consent is granted."""
-    records = (await people.current_consents([lead.id])).get(lead.id, [])
+    records = (await people.current_consents([lead_id])).get(lead_id, [])
     return any(r.purpose == ConsentPurpose.SHARE_WITH_PARTNERS and r.granted for r in records)
 
 
@@ -216,8 +216,7 @@ async def _redirect_target(referral: Referral, partner_id: int) -> PartnerOrgani
         raise InvalidInput(
             "this partner sent the person: reject the referral to send it back", field=field
         )
-    lead = await Lead.get(id=referral.lead_id)  # type: ignore[attr-defined]
-    if not await sharing_consent_granted(lead):
+    if not await sharing_consent_granted(referral.lead_id):  # type: ignore[attr-defined]
         raise InvalidInput(
             "the person's consent to share their data with partners is not granted now",
             field="consent",

@@ -24,10 +24,7 @@ from crm.people.schemas import ConsentIn, LeadCreate
 
 # The lifecycle rules live in crm.referrals.lifecycle; their public names are kept here, so
 # pages and routes import one module.
-from crm.referrals.lifecycle import FINAL as FINAL
 from crm.referrals.lifecycle import OPEN, open_referral
-from crm.referrals.lifecycle import RECEIVER_MOVES as RECEIVER_MOVES
-from crm.referrals.lifecycle import SENDER_MOVES as SENDER_MOVES
 from crm.referrals.lifecycle import allowed_moves as allowed_moves
 from crm.referrals.lifecycle import change_status as change_status
 from crm.referrals.lifecycle import redirect_choices as redirect_choices
@@ -37,11 +34,8 @@ from crm.referrals.models import (
     PartnerOrganisation,
     Referral,
     ReferralPurpose,
-    ReferralStatus,
 )
 from crm.referrals.schemas import PartnerCreate, ReferralCreate
-
-S = ReferralStatus
 
 
 def partner_telegram_link(code: str) -> str | None:

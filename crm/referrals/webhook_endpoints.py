@@ -72,6 +72,7 @@ async def remove_webhook(partner: PartnerOrganisation, *, actor: Actor) -> None:
         webhook_url=None, webhook_secret=None, webhook_failures=0, webhook_disabled_at=None
     )
     partner.webhook_url = partner.webhook_secret = None
+    partner.webhook_failures, partner.webhook_disabled_at = 0, None
     await fail_pending(partner.id, webhooks.ENDPOINT_REMOVED)
     await audit.record(actor, "partner.webhook_removed", entity="partner", entity_id=partner.id)
 

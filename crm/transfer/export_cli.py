@@ -60,15 +60,12 @@ def add_export_commands(commands: Any) -> None:
 
 
 def _filters_from(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in ("stage", "language", "segment", "postcode", "region", "status")
-    }
-    for name in ("event_id", "partner_id", "agent_id", "campaign_id"):
+    from crm.transfer.export_filters import DATE_FILTERS, ID_FILTERS, LIST_FILTERS
+
+    values: dict[str, Any] = {name: getattr(args, name) for name in LIST_FILTERS + DATE_FILTERS}
+    for name in ID_FILTERS:
         value = getattr(args, name)
         values[name] = str(value) if value is not None else None
-    values["created_since"] = args.created_since
-    values["created_until"] = args.created_until
     values["q"] = args.search
     return values
 
@@ -110,11 +107,12 @@ def _cmd_export_permission(args: argparse.Namespace) -> int:
     from crm.cli import _cli_actor, _run, _with_db
 
     async def work() -> None:
+        from crm.enums import Role
         from crm.transfer.export_permission import set_export_permission
 
         user = await set_export_permission(args.email, args.allowed, actor=_cli_actor())
         state = "may now export" if args.allowed else "may no longer export"
-        note = " (admins always may)" if user.role == "admin" and not args.allowed else ""
+        note = " (admins always may)" if user.role == Role.ADMIN and not args.allowed else ""
         print(f"{user.email} {state}{note}", flush=True)
 
     return _run(_with_db(work))

@@ -3,7 +3,7 @@ limited to what the actor may see (an agent exports only the people they may ope
 
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from tortoise.expressions import Q, Subquery
@@ -24,64 +24,33 @@ from crm.referrals.models import (
     ReferralStatusChange,
 )
 from crm.referrals.service import visible_referrals
-from crm.transfer.export_filters import ExportFilters
+from crm.transfer.export_filters import PERSON_FILTERS, ExportFilters
 from crm.transfer.exports import Column, Dataset, register_dataset
 
 STAFF = frozenset({Role.ADMIN, Role.COORDINATOR, Role.MARKETING, Role.AGENT})
 FIELD = frozenset({Role.ADMIN, Role.COORDINATOR, Role.AGENT})
-PERSON_FILTERS = frozenset({"stage", "language", "segment", "postcode", "region", "q"})
 DATE_FILTERS = frozenset({"created_since", "created_until"})
 
 
-class Names:
-    """Names of the events, partners and staff a batch mentions, read once per export."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, dict[int, str]] = defaultdict(dict)
-
-    async def load(self, kind: str, ids: set[int | None]) -> dict[int, str]:
-        known = self._cache[kind]
-        missing = [i for i in ids if i and i not in known]
-        if missing:
-            if kind == "event":
-                for event_id, title in await OutreachEvent.filter(id__in=missing).values_list(
-                    "id", "title"
-                ):
-                    known[event_id] = title
-            elif kind == "partner":
-                for partner_id, name in await PartnerOrganisation.filter(
-                    id__in=missing
-                ).values_list("id", "name"):
-                    known[partner_id] = name
-            else:
-                for user in await User.filter(id__in=missing):
-                    known[user.id] = user.display_name
-        return known
-
-
-# One Names per export run: the converters are called batch after batch with the same filters
-# object, so the cache rides on it.
-def _names(filters: ExportFilters) -> Names:
-    cache = filters.__dict__.get("_names")
-    if cache is None:
-        cache = Names()
-        filters.__dict__["_names"] = cache
-    return cache
+async def _names(kind: str, ids: set[int | None]) -> dict[int, str]:
+    """Names of the events, partners or staff one batch mentions, in one query."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    if kind == "event":
+        return dict(await OutreachEvent.filter(id__in=wanted).values_list("id", "title"))
+    if kind == "partner":
+        return dict(await PartnerOrganisation.filter(id__in=wanted).values_list("id", "name"))
+    return {user.id: user.display_name for user in await User.filter(id__in=wanted)}
 
 
 def _people_subquery(actor: Actor, filters: ExportFilters) -> Subquery | None:
     """The ids of the people the rows may be about, or None when every person is allowed."""
-    if not filters.has_person_filters() and (actor.sees_everything):
+    if not filters.has_person_filters() and actor.sees_everything:
         return None
-    only_people = ExportFilters(
-        stage=filters.stage,
-        language=filters.language,
-        segment=filters.segment,
-        postcode=filters.postcode,
-        region=filters.region,
-        q=filters.q,
-    )
-    return Subquery(people.filtered_leads(actor, only_people.lead_filters()).values("id"))
+    # The person filters only: event, partner and agent mean something else on these rows.
+    only_people = replace(filters.lead_filters(), event_id=None, partner_id=None, agent_id=None)
+    return Subquery(people.filtered_leads(actor, only_people).values("id"))
 
 
 # --- people --------------------------------------------------------------------------------------
@@ -134,10 +103,9 @@ async def lead_rows(actor: Actor, leads: list[Lead], filters: ExportFilters) -> 
     ids = [lead.id for lead in leads]
     segments = await people.segments_of(ids)
     consents = await people.current_consents(ids)
-    names = _names(filters)
-    events = await names.load("event", {lead.event_id for lead in leads})  # type: ignore[attr-defined]
-    partners = await names.load("partner", {lead.referring_partner_id for lead in leads})  # type: ignore[attr-defined]
-    agents = await names.load("user", {lead.assigned_agent_id for lead in leads})  # type: ignore[attr-defined]
+    events = await _names("event", {lead.event_id for lead in leads})  # type: ignore[attr-defined]
+    partners = await _names("partner", {lead.referring_partner_id for lead in leads})  # type: ignore[attr-defined]
+    agents = await _names("user", {lead.assigned_agent_id for lead in leads})  # type: ignore[attr-defined]
     out = []
     for lead in leads:
         by_purpose = {str(r.purpose): r for r in consents.get(lead.id, [])}
@@ -220,9 +188,8 @@ async def interaction_rows(
         row[0]: row[1:]
         for row in await Lead.filter(id__in=lead_ids).values_list("id", "first_name", "last_name")
     }
-    names = _names(filters)
-    authors = await names.load("user", {i.author_id for i in items})  # type: ignore[attr-defined]
-    events = await names.load("event", {i.event_id for i in items})  # type: ignore[attr-defined]
+    authors = await _names("user", {i.author_id for i in items})  # type: ignore[attr-defined]
+    events = await _names("event", {i.event_id for i in items})  # type: ignore[attr-defined]
     out = []
     for item in items:
         first, last = persons.get(item.lead_id, (None, None))  # type: ignore[attr-defined]
@@ -309,7 +276,7 @@ async def referral_rows(
             "id", "first_name", "last_name"
         )
     }
-    partners = await _names(filters).load(
+    partners = await _names(
         "partner",
         {r.sender_id for r in items} | {r.receiver_id for r in items},  # type: ignore[attr-defined]
     )
@@ -349,7 +316,6 @@ def register() -> None:
     register_dataset(
         Dataset(
             name="leads",
-            title="People",
             roles=STAFF,
             columns=lead_columns,
             query=lead_query,
@@ -361,7 +327,6 @@ def register() -> None:
     register_dataset(
         Dataset(
             name="interactions",
-            title="Interactions",
             roles=FIELD,
             columns=interaction_columns,
             query=interaction_query,
@@ -373,7 +338,6 @@ def register() -> None:
     register_dataset(
         Dataset(
             name="referrals",
-            title="Referrals",
             roles=FIELD,
             columns=referral_columns,
             query=referral_query,

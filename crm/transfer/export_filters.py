@@ -25,6 +25,8 @@ _MAX_ID = 2**31 - 1
 LIST_FILTERS = ("stage", "language", "segment", "postcode", "region", "status")
 ID_FILTERS = ("event_id", "partner_id", "agent_id", "campaign_id")
 DATE_FILTERS = ("created_since", "created_until")
+# The filters on the person a row is about (a person, or the person of an interaction…).
+PERSON_FILTERS = frozenset({"stage", "language", "segment", "postcode", "region", "q"})
 
 
 @dataclass
@@ -70,9 +72,7 @@ class ExportFilters:
         )
 
     def has_person_filters(self) -> bool:
-        return any(
-            getattr(self, n) for n in ("stage", "language", "segment", "postcode", "region", "q")
-        )
+        return any(getattr(self, n) for n in PERSON_FILTERS)
 
     def since(self) -> datetime | None:
         """`created_since` as the first instant of that day in TIMEZONE."""

@@ -65,7 +65,6 @@ class Dataset:
     cell values, one list per row, in the order of `columns(actor)`."""
 
     name: str
-    title: str
     roles: frozenset[Role]
     columns: Callable[[Actor], list[Column]]
     query: Callable[[Actor, ExportFilters], QuerySet[Any]]
@@ -102,10 +101,6 @@ def _with_builtin() -> dict[str, Dataset]:
     return dict(sorted(_datasets.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER))))
 
 
-def dataset_names() -> list[str]:
-    return list(_with_builtin())
-
-
 def get_dataset(name: str) -> Dataset:
     _with_builtin()
     if name not in _datasets:
@@ -122,7 +117,8 @@ def datasets_for(actor: Actor) -> list[Dataset]:
 def check_filters(dataset: Dataset, filters: ExportFilters) -> None:
     """Refuse a filter the dataset does not understand, a bad status or a missing filter:
     an export that silently ignored a filter would hand out more than was asked."""
-    for name in filters.given():
+    given = filters.given()
+    for name in given:
         if name not in dataset.filters:
             raise InvalidInput(f"does not apply to the {dataset.name} export", field=name)
     for status in filters.status or []:
@@ -130,7 +126,7 @@ def check_filters(dataset: Dataset, filters: ExportFilters) -> None:
             allowed = ", ".join(sorted(dataset.statuses))
             raise InvalidInput(f"{status!r} is not one of {allowed}", field="status")
     for name in dataset.required:
-        if getattr(filters, name) in (None, [], ""):
+        if name not in given:
             raise InvalidInput(f"is required for the {dataset.name} export", field=name)
 
 
@@ -163,7 +159,7 @@ def _local(value: datetime) -> datetime:
     return value.astimezone(settings.tz).replace(tzinfo=None)
 
 
-def csv_value(column: Column, value: Any) -> str:
+def csv_value(value: Any) -> str:
     """A cell as CSV text: dates `YYYY-MM-DD HH:MM` in TIMEZONE, formula-leading text escaped
     (phones too: `'+32470123456`, which Excel reads as the text +32470123456 instead of turning
     it into the number 32470123456; the importer drops the apostrophe)."""
@@ -252,7 +248,8 @@ def _header(columns: list[Column], delimiter: str) -> bytes:
 
 
 def _csv_rows(columns: list[Column], rows: list[list[Any]], delimiter: str) -> bytes:
-    text = [[csv_value(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
+    # strict: a converter out of step with its columns fails instead of shifting cells.
+    text = [[csv_value(v) for _, v in zip(columns, row, strict=True)] for row in rows]
     return _csv_text(text, delimiter).encode("utf-8")
 
 

@@ -3,7 +3,7 @@ add facts or leave alone, and move the job's checkpoint, all in one transaction.
 
 A batch of ~1,000 rows costs a fixed handful of statements whatever its size: one lookup by
 phone, one by e-mail, one for the matched people's segments (and consents), one multi-row
-INSERT per table, one UPDATE per person who gets new facts, and the checkpoint. Existing
+INSERT per table, one UPDATE per person who gets new fields, and the checkpoint. Existing
 people get new facts the way `people.service` merges a duplicate: empty fields filled,
 segments added, consents appended, nothing overwritten."""
 
@@ -266,12 +266,15 @@ class BatchWriter:
         if links:
             await _insert("lead_segment", ("lead_id", "code"), links)
         if self.options.consent:
-            await self._consents([ids[r.row] for r in rows], self.options.consent.purposes, now)
+            purposes = self.options.consent.purposes
+            await self._consents([(ids[r.row], p) for r in rows for p in purposes], now)
         return ids
 
-    async def _consents(self, lead_ids: list[int], purposes: list[Any], now: datetime) -> None:
+    async def _consents(self, granted: list[tuple[int, Any]], now: datetime) -> None:
+        """One ledger entry per (lead id, purpose), in one INSERT."""
         consent = self.options.consent
-        assert consent is not None
+        if consent is None or not granted:
+            return
         by_user = self.actor.user_id if self.actor else None
         await _insert(
             "consent_record",
@@ -280,14 +283,14 @@ class BatchWriter:
             [
                 (lead_id, _plain(purpose), True, "import", consent.method, consent.text_version,
                  by_user, now)
-                for lead_id in lead_ids
-                for purpose in purposes
+                for lead_id, purpose in granted
             ],
         )  # fmt: skip
 
     async def _update(self, updates: dict[int, dict[str, Any]], now: datetime) -> None:
         conn = connections.get("default")
         links: list[tuple[int, str]] = []
+        granted: list[tuple[int, str]] = []
         for lead_id, update in updates.items():
             fields = update["fields"]
             if fields:
@@ -300,10 +303,10 @@ class BatchWriter:
                     [*(_plain(fields[k]) for k in names), now, lead_id],
                 )
             links += [(lead_id, code) for code in update["segments"]]
-            if update["consents"]:
-                await self._consents([lead_id], update["consents"], now)
+            granted += [(lead_id, purpose) for purpose in update["consents"]]
         if links:
             await _insert("lead_segment", ("lead_id", "code"), links)
+        await self._consents(granted, now)
 
     async def _audit(self, plan: _Plan, created_ids: dict[int, int]) -> None:
         """One entry for the people this batch created (their ids and rows), one per person

@@ -237,8 +237,8 @@ async def _run_with_bar(job: Any, worker_id: str) -> None:
 
 async def _print_report(job: Any) -> None:
     from crm.cli import CliError
-    from crm.transfer.imports import row_reports
-    from crm.transfer.models import ImportRowOutcome, ImportStatus
+    from crm.transfer.imports import refused_reports
+    from crm.transfer.models import ImportStatus
 
     if job.status == ImportStatus.FAILED:
         raise CliError(f"{job.filename}: {job.error}")
@@ -254,13 +254,5 @@ async def _print_report(job: Any) -> None:
             f"{job.created_count} created, {job.updated_count} updated, "
             f"{job.unchanged_count} unchanged, {job.refused_count} refused"
         )
-    offset = 0
-    while True:
-        rows, _ = await row_reports(
-            job, outcome=ImportRowOutcome.REFUSED, limit=1000, offset=offset
-        )
-        for report in rows:
-            print(f"row {report.row_number}: refused: {report.field}: {report.message}")
-        if len(rows) < 1000:
-            break
-        offset += 1000
+    async for report in refused_reports(job):
+        print(f"row {report.row_number}: refused: {report.field}: {report.message}")

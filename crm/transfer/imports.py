@@ -7,6 +7,7 @@ the job and its row report."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,6 +289,30 @@ async def row_reports(
     total = await qs.count()
     rows = await qs.order_by("row_number", "id").offset(offset).limit(limit)
     return rows, total
+
+
+async def refused_reports(job: ImportJob, *, page: int = 1000) -> AsyncIterator[ImportRowReport]:
+    """Every refused row of a job, in row order, read a page at a time."""
+    offset = 0
+    while True:
+        rows, _ = await row_reports(
+            job, outcome=ImportRowOutcome.REFUSED, limit=page, offset=offset
+        )
+        for row in rows:
+            yield row
+        if len(rows) < page:
+            return
+        offset += page
+
+
+async def later_import(job: ImportJob) -> ImportJob | None:
+    """After a dry run: the real import of the same file started from it, if any."""
+    return (
+        await ImportJob.filter(kind=KIND, file_sha256=job.file_sha256, dry_run=False, id__gt=job.id)
+        .order_by("id")
+        .only("id")
+        .first()
+    )
 
 
 def report_out(report: ImportRowReport) -> dict[str, Any]:

@@ -93,10 +93,8 @@ _BY_NAME = {name: target for target, names in _SYNONYMS.items() for name in name
 
 def guess_field(header: str) -> str:
     """The person field a column name means, or `ignore`."""
-    name = fold(header)
-    if name in TARGETS:
-        return name
-    return _BY_NAME.get(name) or _BY_NAME.get(name.replace("_", "")) or IGNORE
+    # Every field's own name, folded ("first_name" -> "firstname"), is among its synonyms.
+    return _BY_NAME.get(fold(header), IGNORE)
 
 
 def guess_mapping(header: list[str]) -> dict[str, str]:
@@ -132,20 +130,28 @@ def resolve_mapping(
     """The mapping for this file: guessed, then a preset's columns (those in the file), then
     the operator's own choices. Column names in a preset or override match the file's without
     case or accents. Raises InvalidInput (field `mapping`) naming the problem."""
-    mapping = guess_mapping(header)
-    by_fold = {fold(name): name for name in reversed(header)}
-    for source, strict in ((preset or {}, False), (overrides or {}, True)):
-        for column, target in source.items():
-            name = column if column in mapping else by_fold.get(fold(column))
-            if name is None:
-                if strict:
-                    raise InvalidInput(
-                        f"no column {column!r} in the file (columns: {', '.join(header)})",
-                        field="mapping",
-                    )
-                continue
-            mapping[name] = _target(target, column)
+    mapping = apply_columns(guess_mapping(header), header, preset or {})
+    apply_columns(mapping, header, overrides or {}, strict=True)
     check_mapping(mapping)
+    return mapping
+
+
+def apply_columns(
+    mapping: dict[str, str], header: list[str], chosen: dict[str, str], *, strict: bool = False
+) -> dict[str, str]:
+    """`mapping` with the `chosen` column -> field pairs set, column names matched without case
+    or accents. A column not in the file is skipped, or refused when `strict`."""
+    by_fold = {fold(name): name for name in reversed(header)}
+    for column, target in chosen.items():
+        name = column if column in mapping else by_fold.get(fold(column))
+        if name is None:
+            if strict:
+                raise InvalidInput(
+                    f"no column {column!r} in the file (columns: {', '.join(header)})",
+                    field="mapping",
+                )
+            continue
+        mapping[name] = _target(target, column)
     return mapping
 
 

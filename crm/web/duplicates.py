@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from tortoise.functions import Count
 
-from crm.enums import Role
+from crm.auth.deps import MANAGERS
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.outreach.models import OutreachEvent
 from crm.people import duplicates, merge
@@ -22,7 +23,6 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
 NOTICE_KEY = "lead_notice"  # shown once on the kept person's page after a merge
-_MANAGERS = frozenset({Role.ADMIN, Role.COORDINATOR})
 # Rows that tell a reviewer how much each record holds, in this order (any other table that
 # points at a person is shown after them under its own name).
 _COUNTED = (
@@ -37,7 +37,7 @@ _COUNTED = (
 
 async def require_manager(request: Request) -> WebUser:
     web_user = await require_user(request)
-    if web_user.actor.role not in _MANAGERS:
+    if web_user.actor.role not in MANAGERS:
         raise PageError(403)
     return web_user
 
@@ -57,17 +57,9 @@ async def duplicate_list(request: Request, web_user: Manager) -> HTMLResponse:
         total, page_number(request.query_params.get("page")), PAGE_SIZE, "/leads/duplicates"
     )
     shown = found[pager.offset : pager.offset + pager.limit]
-    ids = [i for c in shown for i in (c.low_id, c.high_id)]
-    people = {lead.id: lead for lead in await Lead.filter(id__in=ids)}
     pairs = [
-        {
-            "a": people[c.low_id],
-            "b": people[c.high_id],
-            "reasons": c.ordered_reasons,
-            "score": c.score,
-        }
-        for c in shown
-        if c.low_id in people and c.high_id in people
+        {"a": low, "b": high, "reasons": c.ordered_reasons, "score": c.score}
+        for c, low, high in await duplicates.with_people(shown)
     ]
     return render(
         request,
@@ -108,8 +100,15 @@ async def _counts(a_id: int, b_id: int) -> list[tuple[str, int, int]]:
     found: dict[str, list[int]] = {}
     for relation in merge.lead_relations():
         pair = found.setdefault(relation.table, [0, 0])
-        for i, lead_id in enumerate((a_id, b_id)):
-            pair[i] += await relation.model.filter(**{relation.column: lead_id}).count()
+        column = relation.column
+        rows = await (
+            relation.model.filter(**{f"{column}__in": [a_id, b_id]})
+            .annotate(n=Count(relation.model._meta.pk_attr))
+            .group_by(column)
+            .values_list(column, "n")
+        )
+        for lead_id, n in rows:
+            pair[0 if lead_id == a_id else 1] += n
     rows = [(table, *found.pop(table, [0, 0])) for table in _COUNTED]
     rest = sorted((t, a, b) for t, (a, b) in found.items() if (a or b) and t not in _HIDDEN)
     return rows + rest  # type: ignore[return-value]
@@ -167,10 +166,6 @@ async def _merge_page(
     b: Lead,
     *,
     keep: str,
-    picked: dict[str, str],
-    reason: str,
-    error: str | None = None,
-    status_code: int = 200,
 ) -> HTMLResponse:
     names = await _display([a, b])
     kept, merged = (a, b) if keep == "a" else (b, a)
@@ -178,9 +173,7 @@ async def _merge_page(
     rows = []
     for name in merge.CHOOSABLE:
         va, vb = _value(a, name, names), _value(b, name, names)
-        side = picked.get(name) or (
-            keep if defaults[name] == "kept" else ("b" if keep == "a" else "a")
-        )
+        side = keep if defaults[name] == "kept" else ("b" if keep == "a" else "a")
         rows.append({"name": name, "a": va, "b": vb, "differs": va != vb, "side": side})
     return render(
         request,
@@ -192,10 +185,7 @@ async def _merge_page(
             "rows": rows,
             "counts": await _counts(a.id, b.id),
             "reasons": await _reasons(a, b),
-            "reason": reason,
-            "error": error,
         },
-        status_code=status_code,
     )
 
 
@@ -205,7 +195,7 @@ async def merge_page(request: Request, web_user: Manager) -> HTMLResponse:
     # The older record stays by default: its id is the one already written on paper and in
     # partners' systems.
     keep = "a" if (a.created_at, a.id) <= (b.created_at, b.id) else "b"
-    return await _merge_page(request, a, b, keep=keep, picked={}, reason="")
+    return await _merge_page(request, a, b, keep=keep)
 
 
 @router.post("/leads/merge", include_in_schema=False)
@@ -228,19 +218,7 @@ async def merge_submit(request: Request, web_user: Manager) -> Response:
         )
     except NotFound:
         raise PageError(404) from None
-    except (Conflict, InvalidInput) as exc:
-        found = {lead.id: lead for lead in await Lead.filter(id__in=[a_id, b_id])}
-        if a_id not in found or b_id not in found or a_id == b_id:
-            raise PageError(409 if isinstance(exc, Conflict) else 404) from None
-        return await _merge_page(
-            request,
-            found[a_id],
-            found[b_id],
-            keep=keep,
-            picked=picked,
-            reason=reason,
-            error=exc.message,
-            status_code=409 if isinstance(exc, Conflict) else 422,
-        )
+    except Conflict:  # the same record on both sides (the choices are valid by construction)
+        raise PageError(409) from None
     request.session[NOTICE_KEY] = {"merged_id": merged_id}
     return _redirect(f"/leads/{kept.id}")

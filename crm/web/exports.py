@@ -30,7 +30,8 @@ from crm.web.session import WebUser, require_user, ui_language
 router = APIRouter(include_in_schema=False)
 
 SignedIn = Annotated[WebUser, Depends(require_user)]
-FIELDS = ("dataset", "format", "delimiter", "q", *LIST_FILTERS, *ID_FILTERS, *DATE_FILTERS)
+FILTER_FIELDS = ("q", *LIST_FILTERS, *ID_FILTERS, *DATE_FILTERS)
+FIELDS = ("dataset", "format", "delimiter", *FILTER_FIELDS)
 _MAX_VALUE = 100
 
 
@@ -82,7 +83,7 @@ async def export_page(request: Request, web_user: SignedIn) -> Response:
     _allowed(web_user)
     values = _values(request.query_params)
     values["format"] = values["format"] if values["format"] in exports.FORMATS else "xlsx"
-    values["delimiter"] = values["delimiter"] if values["delimiter"] in (";", ",") else ";"
+    values["delimiter"] = values["delimiter"] if values["delimiter"] in exports.DELIMITERS else ";"
     return await _page(request, web_user, values)
 
 
@@ -92,7 +93,7 @@ async def export_download(request: Request, web_user: SignedIn) -> Response:
     _allowed(web_user)
     values = _values(form)
     try:
-        filters = parse_filters({k: v for k, v in values.items() if k in FIELDS[3:]})
+        filters = parse_filters({name: values[name] for name in FILTER_FIELDS})
         request_ = exports.ExportRequest(
             values["dataset"], values["format"], filters, values["delimiter"] or ";"
         )

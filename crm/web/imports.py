@@ -16,14 +16,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from crm.auth.deps import MANAGERS
 from crm.config import settings
-from crm.enums import Language, Role
+from crm.enums import Language
 from crm.errors import DomainError
 from crm.people.models import ConsentPurpose, LeadSource
 from crm.transfer import imports
 from crm.transfer.cells import safe_cell
-from crm.transfer.import_routes import read_upload
-from crm.transfer.mapping import IGNORE, TARGETS
+from crm.transfer.import_routes import read_upload, upload_too_large
+from crm.transfer.mapping import IGNORE, TARGETS, apply_columns
 from crm.transfer.models import ImportJob, ImportRowOutcome, ImportStatus
 from crm.web.csrf import CSRF_FIELD, CsrfRefused, checked_form, token_matches
 from crm.web.render import PageError, path_id, render
@@ -32,7 +33,6 @@ from crm.web.session import WebUser, require_user
 router = APIRouter(include_in_schema=False)
 
 SignedIn = Annotated[WebUser, Depends(require_user)]
-MANAGERS = (Role.ADMIN, Role.COORDINATOR)
 REFRESH_SECONDS = 2
 REPORT_ROWS = 200
 
@@ -56,8 +56,7 @@ async def _job(raw_id: str) -> ImportJob:
 async def _upload_form(request: Request):  # type: ignore[no-untyped-def]
     """The multipart form with its one file, once its CSRF token is proven right (the shared
     `checked_form` refuses files on purpose; this page is the one that takes one)."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.IMPORT_MAX_BYTES + 64 * 1024:
+    if upload_too_large(request):
         return None
     form = await request.form(max_files=1, max_fields=10)
     if not token_matches(request, form.get(CSRF_FIELD)):
@@ -148,8 +147,9 @@ async def _mapping_page(
     error: str | None = None,
     preset_name: str = "",
     status_code: int = 200,
+    view: imports.FileView | None = None,
 ) -> Response:
-    view = imports.view_file(job.content, job.file_format, sheet=job.options.get("sheet"))
+    view = view or imports.view_file(job.content, job.file_format, sheet=job.options.get("sheet"))
     context = _mapping_context(job, view, mapping or job.mapping, await imports.list_presets())
     context.update({"error": error, "o": options or job.options, "preset_name": preset_name})
     return render(request, "transfer/import_mapping.html", context, status_code=status_code)
@@ -164,18 +164,19 @@ async def mapping_page(
     if job.leased_by != imports.AWAITING_MAPPING:
         return _redirect(f"/imports/{job.id}")
     if preset:
+        view = imports.view_file(job.content, job.file_format, sheet=job.options.get("sheet"))
         try:
             chosen = await imports.get_preset(preset[:100])
+            # Matched as the API and the command line match a preset (without case or accents).
+            mapping = apply_columns(
+                {name: job.mapping.get(name, IGNORE) for name in view.header},
+                view.header,
+                chosen.mapping,
+            )
         except DomainError as exc:
-            return await _mapping_page(request, job, error=exc.message, status_code=422)
-        view = imports.view_file(job.content, job.file_format, sheet=job.options.get("sheet"))
-        mapping = {name: job.mapping.get(name, IGNORE) for name in view.header}
-        by_name = {name.casefold(): name for name in view.header}
-        for column, target in chosen.mapping.items():
-            if column.casefold() in by_name:
-                mapping[by_name[column.casefold()]] = target
+            return await _mapping_page(request, job, error=exc.message, status_code=422, view=view)
         return await _mapping_page(
-            request, job, mapping=mapping, options={**job.options, **chosen.options}
+            request, job, mapping=mapping, options={**job.options, **chosen.options}, view=view
         )
     return await _mapping_page(request, job)
 
@@ -228,6 +229,7 @@ async def confirm_mapping(request: Request, job_id: str, web_user: SignedIn) -> 
             error=exc.message,
             preset_name=preset_name,
             status_code=422,
+            view=view,
         )
     return _redirect(f"/imports/{job.id}")
 
@@ -248,14 +250,7 @@ async def job_page(request: Request, job_id: str, web_user: SignedIn) -> Respons
         samples[outcome.value] = [imports.report_out(r) for r in rows]
     later = None
     if job.dry_run and job.status == ImportStatus.DONE:
-        later = (
-            await ImportJob.filter(
-                kind=imports.KIND, file_sha256=job.file_sha256, dry_run=False, id__gt=job.id
-            )
-            .order_by("id")
-            .only("id")
-            .first()
-        )
+        later = await imports.later_import(job)
     response = render(
         request,
         "transfer/import_job.html",
@@ -282,6 +277,8 @@ async def run_for_real(request: Request, job_id: str, web_user: SignedIn) -> Res
     await checked_form(request)
     if not job.dry_run or job.status != ImportStatus.DONE:
         return _redirect(f"/imports/{job.id}")
+    if (later := await imports.later_import(job)) is not None:
+        return _redirect(f"/imports/{later.id}")  # already imported (a second click)
     new = await imports.copy_for_import(job, actor=web_user.actor)
     return _redirect(f"/imports/{new.id}")
 
@@ -296,20 +293,12 @@ async def refused_csv(request: Request, job_id: str, web_user: SignedIn) -> Resp
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     columns = [t for t in TARGETS if t in job.mapping.values()]
     writer.writerow(["row", "field", "reason", *columns])
-    offset = 0
-    while True:
-        rows, _ = await imports.row_reports(
-            job, outcome=ImportRowOutcome.REFUSED, limit=1000, offset=offset
+    async for r in imports.refused_reports(job):
+        values = r.values or {}
+        writer.writerow(
+            [r.row_number, safe_cell(r.field), safe_cell(r.message)]
+            + [safe_cell(values.get(c)) for c in columns]
         )
-        for r in rows:
-            values = r.values or {}
-            writer.writerow(
-                [r.row_number, safe_cell(r.field), safe_cell(r.message)]
-                + [safe_cell(values.get(c)) for c in columns]
-            )
-        if len(rows) < 1000:
-            break
-        offset += 1000
     name = job.filename.rsplit(".", 1)[0] + "-refused.csv"
     return Response(
         "\ufeff" + out.getvalue(),

@@ -23,6 +23,7 @@ from crm.people.schemas import ConsentIn
 from crm.referrals import service as referrals
 from crm.referrals.models import ReferralPurpose
 from crm.web.csrf import checked_form
+from crm.web.referral_forms import CONSENT_METHODS
 from crm.web.render import PageError, path_id
 from crm.web.session import WebUser, require_user
 
@@ -30,7 +31,6 @@ router = APIRouter(include_in_schema=False)
 
 # Who refers people out: the roles that handle referrals for our organisation.
 REFERRERS = (Role.ADMIN, Role.COORDINATOR, Role.AGENT)
-CONSENT_METHODS = ("verbal", "written", "signed_form")
 _MAX_NOTES = 5000
 _SHARE = ConsentPurpose.SHARE_WITH_PARTNERS
 
@@ -61,7 +61,7 @@ async def refer_context(lead: Lead, actor: Actor, form: ReferForm | None) -> dic
             "form": form,
             "partners": await referrals.active_partners(),
             "purposes": list(ReferralPurpose),
-            "consent_granted": await referrals.sharing_consent_granted(lead),
+            "consent_granted": await referrals.sharing_consent_granted(lead.id),
             "consent_texts": {
                 str(language): consent_texts.text(_SHARE, str(language)) for language in Language
             },
@@ -113,7 +113,7 @@ async def refer(
     if problem is None:
         try:
             async with in_transaction():
-                if not await referrals.sharing_consent_granted(lead):
+                if not await referrals.sharing_consent_granted(lead.id):
                     if not typed.consent_agreed:
                         raise InvalidInput(
                             "the person must agree to their details being shared first",

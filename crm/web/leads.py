@@ -112,12 +112,13 @@ async def lead_list(request: Request, web_user: SignedIn) -> HTMLResponse:
 async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLResponse:
     _staff_only(web_user)
     actor = web_user.actor
+    lead_pk = path_id(lead_id)
     try:
-        lead = await service.get_visible_lead(actor, path_id(lead_id))
+        lead = await service.get_visible_lead(actor, lead_pk)
     except NotFound:
         # A merged-away record's page leads to the person it became (if this user sees them).
-        kept = await merge.merged_into(path_id(lead_id))
-        if kept is not None and await service.visible_leads(actor).filter(id=kept).exists():
+        kept = await merge.merged_into_visible(actor, lead_pk)
+        if kept is not None:
             return RedirectResponse(f"/leads/{kept}", status_code=303)  # type: ignore[return-value]
         raise PageError(404) from None
     return await render_lead_page(request, lead, web_user)

@@ -23,7 +23,9 @@ from crm.referrals import service
 from crm.referrals.models import ReferralPurpose, ReferralStatus
 from crm.referrals.schemas import ReferralCreate
 from crm.web.csrf import checked_form
+from crm.web.labels import UI_LANGUAGE_NAMES
 from crm.web.referral_forms import (
+    CONSENT_METHODS,
     STATUSES,
     apply_move,
     detail_context,
@@ -43,9 +45,6 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
 DIRECTIONS = ("sent", "received")
 PERSON_LANGUAGES = tuple(language.value for language in Language)
-# The person's language under its own name: the person reads the consent text in it.
-LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch"}
-CONSENT_METHODS = ("verbal", "written", "signed_form")
 PURPOSES = tuple(p.value for p in ReferralPurpose)
 _LIMITS = {
     "first_name": 100,
@@ -144,13 +143,13 @@ class NewReferralForm:
 
 
 def _read_new(form: FormData) -> NewReferralForm:
-    def text(name: str, limit: int = 200) -> str:
+    def text(name: str, limit: int) -> str:
         value = form.get(name)
         return value.strip()[:limit] if isinstance(value, str) else ""
 
     # One character past each limit: the validator then says "too long" rather than the
     # form cutting what was typed.
-    data = NewReferralForm(
+    return NewReferralForm(
         **{name: text(name, limit + 1) for name, limit in _LIMITS.items()},
         language=one_of(text("language", 2), PERSON_LANGUAGES),
         purpose=one_of(text("purpose", 30), PURPOSES),
@@ -158,7 +157,6 @@ def _read_new(form: FormData) -> NewReferralForm:
         consent_date=text("consent_date", 10),
         consent_method=one_of(text("consent_method", 20), CONSENT_METHODS),
     )
-    return data
 
 
 def _given_at(data: NewReferralForm) -> datetime | None:
@@ -247,7 +245,8 @@ def _render_new(request: Request, data: NewReferralForm, *, status_code: int = 2
         "partners/new.html",
         {
             "form": data,
-            "person_languages": [(code, LANGUAGE_NAMES[code]) for code in PERSON_LANGUAGES],
+            # Each language under its own name: the person reads the consent text in it.
+            "person_languages": [(code, UI_LANGUAGE_NAMES[code]) for code in PERSON_LANGUAGES],
             "consent_texts": {
                 code: consent_texts.text("share_with_partners", code, consent_texts.INTAKE)
                 for code in PERSON_LANGUAGES

@@ -40,6 +40,8 @@ MOVE_FIELDS = ("status_reason", "reason_code", "outcome", "redirect_to_partner_i
 REASONS = tuple(r.value for r in ReferralReason)
 OUTCOMES = tuple(o.value for o in ReferralOutcome)
 STATUSES = tuple(s.value for s in ReferralStatus)
+# How a person agreed to their details being shared (the referral forms ask it).
+CONSENT_METHODS = ("verbal", "written", "signed_form")
 _MAX_VALUE = 5000
 _MAX_QUERY = 100
 
@@ -118,7 +120,6 @@ class MoveError:
 
 @dataclass
 class MoveResult:
-    referral: Referral | None = None
     error: MoveError | None = None
     typed: MoveForm = field(default_factory=MoveForm)
 
@@ -148,13 +149,13 @@ async def apply_move(referral: Referral, typed: MoveForm, actor: Actor) -> MoveR
         name = str(first["loc"][0]) if first.get("loc") else "status"
         return MoveResult(error=MoveError(typed.status, name, first["msg"], 422), typed=typed)
     try:
-        updated = await service.change_status(referral, data, actor=actor)
+        await service.change_status(referral, data, actor=actor)
     except DomainError as exc:
         await referral.refresh_from_db()  # the page shows where it stands now
         name = (exc.field or "status").split(".")[0]
         error = MoveError(typed.status, name, exc.message, exc.status_code)
         return MoveResult(error=error, typed=typed)
-    return MoveResult(referral=updated, typed=typed)
+    return MoveResult(typed=typed)
 
 
 # --- one referral's page ------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm.auth.actor import Actor
-from crm.config import settings
 from crm.enums import Role
 from crm.referrals import service
 from crm.referrals.links import AnswerLink, read_token
@@ -23,6 +22,7 @@ from crm.web.referral_forms import (
     MoveForm,
     MoveResult,
     apply_move,
+    party_name,
     read_move,
 )
 from crm.web.render import render
@@ -67,7 +67,7 @@ async def _page(
             "referral": referral,
             "lead": referral.lead,
             "partner": link.partner,
-            "sender_name": referral.sender.name if referral.sender else settings.ORGANISATION_NAME,
+            "sender_name": party_name(referral.sender),
             "history": history,
             "moves": [m.value for m in LINK_MOVES if m in moves],
             "reasons": REASONS,
@@ -102,8 +102,7 @@ async def answer(request: Request, token: str) -> Response:
             request, link, result=MoveResult(error=error, typed=typed), status_code=409
         )
     result = await apply_move(link.referral, typed, link_actor(link))
-    if result.error is not None:
-        link = AnswerLink(await Referral.get(id=link.referral.id), link.partner)
+    if result.error is not None:  # apply_move has reloaded the referral
         return await _page(request, link, result=result, status_code=result.error.status_code)
     # Post/redirect/get: a reload does not post the answer again.
     return RedirectResponse(f"/r/{token}?done=1", status_code=303)

@@ -100,3 +100,15 @@ async def test_partner_user_cannot_be_granted_export(app, tmp_path, make_partner
     result = await passerelle(tmp_path, "user", "grant-export", "p@example.org")
 
     assert "partner users never export" in _one_error_line(result)
+
+
+async def test_createuser_partner_with_can_export_creates_nobody(app, tmp_path, make_partner):
+    org = await make_partner(name="CPAS de Forest")
+
+    result = await passerelle(
+        tmp_path, "createuser", "p@example.org", "--role", "partner", "--org", org.name,
+        "--can-export",
+    )  # fmt: skip
+
+    assert "partner users never export" in _one_error_line(result)
+    assert not await User.exists(email="p@example.org")
