@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 from channels import outbox
 from channels.models import Conversation, InboundMessage, OutboxMessage
 from crm.audit import service as audit
+from crm.people import pathway
 from crm.people.models import ConsentRecord, Lead, LeadSegment, LeadSource, LeadStageChange, Stage
 
 log = logging.getLogger("passerelle.telegram")
@@ -88,8 +89,9 @@ async def _hand_over(lead: Lead, owner: Lead, chat_id: int) -> Lead:
                 stage=Stage.LOST, lost_reason=reason, updated_at=now
             )
             await LeadStageChange.create(
-                lead_id=lead.id, from_stage=lead.stage, to_stage=Stage.LOST, reason=reason
+                lead_id=lead.id, from_stage=lead.stage, to_stage=Stage.LOST, reason=reason, at=now
             )
+            await pathway.advance(lead.id, Stage.LOST, now)
         outcome = "deleted" if disposable else "kept as lost"
         why = "the person shared their own Telegram contact; this phone belongs to that lead"
         await _audit(

@@ -52,6 +52,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     install_error_handlers(app)
 
     import campaigns.export  # noqa: F401 - registers the campaign results as exports
+    import campaigns.reporting  # noqa: F401 - tells the reports about campaigns
     from campaigns.routes import router as campaigns_router
     from campaigns.web import router as campaign_pages
     from channels.routes import install_channels
@@ -61,6 +62,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     from crm.people.routes import router as people_router
     from crm.referrals.routes import router as referrals_router
     from crm.referrals.webhook_routes import router as partner_webhooks_router
+    from crm.reports.routes import router as reports_router
     from crm.stories.routes import router as stories_router
     from crm.transfer.export_routes import router as export_router
     from crm.transfer.import_routes import router as import_router
@@ -76,6 +78,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
         stories_router,
         export_router,
         import_router,
+        reports_router,
         campaigns_router,
     ):
         app.include_router(router)

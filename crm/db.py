@@ -29,6 +29,7 @@ MODEL_MODULES = [
     "crm.stories.models",
     "crm.audit.models",
     "crm.transfer.models",
+    "crm.reports.models",
     "channels.models",
     "campaigns.models",
 ]
@@ -121,6 +122,17 @@ def __getattr__(name: str) -> Any:
     if name == "TORTOISE_ORM":
         return tortoise_config()
     raise AttributeError(name)
+
+
+def is_postgres(connection: Any = None) -> bool:
+    """Whether the (default) connection is PostgreSQL, for the few hand-written statements."""
+    return (connection or connections.get("default")).capabilities.dialect == "postgres"
+
+
+def numbered_sql(text: str, connection: Any = None) -> str:
+    """A statement written with PostgreSQL's `$1, $2…` parameters, for either engine (SQLite
+    reads the same numbers as `?1, ?2…`)."""
+    return text if is_postgres(connection) else text.replace("$", "?")
 
 
 async def init_db(url: str | None = None) -> None:

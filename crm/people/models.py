@@ -37,6 +37,37 @@ class Gender(StrEnum):
     UNDISCLOSED = "undisclosed"
 
 
+class EmploymentStatus(StrEnum):
+    # The categories funders' participant tables use (ESF+ and regional programmes).
+    JOBSEEKER = "jobseeker"  # unemployed, registered or not
+    INACTIVE = "inactive"  # neither working nor seeking work
+    EMPLOYED = "employed"
+    SELF_EMPLOYED = "self_employed"
+    STUDENT = "student"
+    UNDISCLOSED = "undisclosed"
+
+
+class Background(StrEnum):
+    # Self-declared, optional, asked only where a funder requires it (GDPR: special category
+    # close to ethnic origin; never used to select an audience).
+    BELGIAN = "belgian"
+    MIGRANT_EU = "migrant_eu"
+    MIGRANT_NON_EU = "migrant_non_eu"
+    UNDISCLOSED = "undisclosed"
+
+
+# The pathway in order; REDIRECTED and LOST are exits, not steps.
+PATHWAY: tuple[Stage, ...] = (
+    Stage.REACHED,
+    Stage.LEAD,
+    Stage.CONTACTED,
+    Stage.INFO_SESSION,
+    Stage.APPLICATION,
+    Stage.COACHED,
+    Stage.FINANCED,
+)
+
+
 class Lead(Model):
     # A person reached by outreach, whatever became of them.
 
@@ -67,6 +98,25 @@ class Lead(Model):
     reached_by = fields.ForeignKeyField(
         "crm.User", related_name="reached_leads", null=True, on_delete=fields.SET_NULL
     )
+    employment_status = fields.CharEnumField(EmploymentStatus, max_length=20, null=True)
+    background = fields.CharEnumField(Background, max_length=20, null=True)
+    # Receives the integration income or equivalent aid from a CPAS/OCMW/ÖSHZ.
+    social_assistance = fields.BooleanField(null=True)
+    # Jobs the person's business created (the owner included) or kept, for funders' reports.
+    jobs_created = fields.SmallIntField(null=True)
+    jobs_kept = fields.SmallIntField(null=True)
+    # Milestones of the pathway, derived from the stage log (crm.people.pathway keeps them with
+    # every stage change and can rebuild them): when the person first reached this stage *or a
+    # later one*, so "reached at least S" is a count of S's column and a skipped stage is passed
+    # at the moment of the jump. Reached is `created_at`. The exits keep their first entry.
+    lead_at = fields.DatetimeField(null=True)
+    contacted_at = fields.DatetimeField(null=True)
+    info_session_at = fields.DatetimeField(null=True)
+    application_at = fields.DatetimeField(null=True)
+    coached_at = fields.DatetimeField(null=True)
+    financed_at = fields.DatetimeField(null=True)
+    redirected_at = fields.DatetimeField(null=True)
+    lost_at = fields.DatetimeField(null=True)
     project_summary = fields.TextField(null=True)
     project_sector = fields.CharField(max_length=100, null=True)
     notes = fields.TextField(null=True)
@@ -83,6 +133,10 @@ class Lead(Model):
             ("region", "created_at"),
             # Lets the list's count over stage and language read the index alone.
             ("stage", "language"),
+            # Reports: cohorts by the date people were reached, outcomes by when they came.
+            ("created_at",),
+            ("coached_at",),
+            ("financed_at",),
         )
 
 
@@ -171,6 +225,8 @@ class LeadStageChange(Model):
 
     class Meta:
         table = "lead_stage_change"
+        # A person's log in order (timeline, milestones rebuild).
+        indexes = (("lead_id", "at"),)
 
 
 class LeadMerge(Model):

@@ -31,6 +31,7 @@ from tortoise.expressions import F
 from crm.audit import service as audit
 from crm.auth.actor import SYSTEM
 from crm.config import settings
+from crm.db import is_postgres, numbered_sql
 from crm.referrals.models import (
     PartnerOrganisation,
     Referral,
@@ -156,15 +157,6 @@ async def enqueue(
 # --- delivering --------------------------------------------------------------------------------
 
 
-def _is_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
-def _sql(text: str) -> str:
-    # Written with PostgreSQL's `$n`; SQLite reads the same numbers as `?n`.
-    return text if _is_postgres() else text.replace("$", "?")
-
-
 def _worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -177,7 +169,7 @@ def _lease_seconds() -> float:
 async def claim_due(worker_id: str, limit: int, now: datetime) -> list[int]:
     """Claim up to `limit` due deliveries in one statement; a delivery leased by a live worker
     is skipped, one whose lease ran out (its worker died) is taken over."""
-    lock = " FOR UPDATE SKIP LOCKED" if _is_postgres() else ""
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     statement = (
         "UPDATE webhook_delivery SET lease_until = $1, leased_by = $2, attempts = attempts + 1 "
         "WHERE id IN (SELECT id FROM webhook_delivery WHERE status = 'pending' "
@@ -186,7 +178,7 @@ async def claim_due(worker_id: str, limit: int, now: datetime) -> list[int]:
     )
     lease = now + timedelta(seconds=_lease_seconds())
     rows = await connections.get("default").execute_query_dict(
-        _sql(statement), [lease, worker_id, now, limit]
+        numbered_sql(statement), [lease, worker_id, now, limit]
     )
     return sorted(r["id"] for r in rows)
 
