@@ -226,3 +226,49 @@ async def test_a_time_typed_in_brussels_time_is_filtered_and_ordered_by_the_inst
     bound = datetime(2026, 11, 29, 8, 15, tzinfo=brussels)  # 07:15 UTC
     after = await OutreachEvent.filter(starts_at__gte=bound).values_list("id", flat=True)
     assert after == [late.id]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="file-based SQLite scenario")
+async def test_people_recorded_before_0007_get_their_milestones_from_their_stage_log(tmp_path):
+    path = str(tmp_path / "milestones.db")
+    url = f"sqlite://{path}"
+    await db.run_migrations(url, target="0006_referrals_dedup_import")
+    con = sqlite3.connect(path)
+    log = {
+        1: [("reached", "2026-01-05 10:00:00+00:00")],
+        2: [
+            ("reached", "2026-01-05 10:00:00+00:00"),
+            ("lead", "2026-01-06 10:00:00+00:00"),
+            ("application", "2026-01-09 10:00:00+00:00"),
+            ("contacted", "2026-01-10 10:00:00+00:00"),
+            ("lost", "2026-01-12 10:00:00+00:00"),
+        ],
+    }
+    for lead_id, steps in log.items():
+        con.execute(
+            "INSERT INTO lead (id, first_name, stage, source, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'event', ?, ?)",
+            (lead_id, f"P{lead_id}", steps[-1][0], steps[0][1], steps[0][1]),
+        )
+        for stage, at in steps:
+            con.execute(
+                "INSERT INTO lead_stage_change (lead_id, to_stage, at) VALUES (?, ?, ?)",
+                (lead_id, stage, at),
+            )
+    con.commit()
+    con.close()
+    await db.run_migrations(url)
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    rows = {r["id"]: dict(r) for r in con.execute("SELECT * FROM lead")}
+    con.close()
+    assert rows[1]["lead_at"] is None and rows[1]["lost_at"] is None
+    jumped = "2026-01-09 10:00:00+00:00"
+    assert rows[2]["lead_at"] == "2026-01-06 10:00:00+00:00"
+    # The jump to application passed contacted and the info session at that moment; going
+    # back to contacted later changes nothing.
+    assert rows[2]["contacted_at"] == jumped
+    assert rows[2]["info_session_at"] == jumped
+    assert rows[2]["application_at"] == jumped
+    assert rows[2]["coached_at"] is None
+    assert rows[2]["lost_at"] == "2026-01-12 10:00:00+00:00"
