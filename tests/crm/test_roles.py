@@ -83,6 +83,18 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/imports/{job_id}/rows"): {A, C},
     ("GET", "/api/v1/import-presets"): {A, C},
     ("POST", "/api/v1/import-presets"): {A, C},
+    ("GET", "/api/v1/reports/funnel"): {A, C, M},
+    ("GET", "/api/v1/reports/compare"): {A, C, M},
+    ("GET", "/api/v1/reports/trends"): {A, C, M},
+    ("GET", "/api/v1/reports/attribution"): {A, C, M},
+    ("GET", "/api/v1/reports/indicators"): {A, C, M},
+    ("GET", "/api/v1/reports/breakdowns"): {A, C, M},
+    ("GET", "/api/v1/reports/campaigns"): {A, C, M},
+    ("GET", "/api/v1/reports/targets"): {A, C, M},
+    ("POST", "/api/v1/reports/targets"): {A, C},
+    ("PATCH", "/api/v1/reports/targets/{target_id}"): {A, C},
+    ("DELETE", "/api/v1/reports/targets/{target_id}"): {A, C},
+    ("GET", "/api/v1/reports/{name}.{fmt}"): {A, C, M},
 }
 
 
@@ -146,9 +158,10 @@ def _concrete(path: str) -> str:
         "message_id",
         "campaign_id",
         "job_id",
+        "target_id",
     ):
         path = path.replace("{" + name + "}", "999999")
-    return path
+    return path.replace("{name}.{fmt}", "funnel.csv")
 
 
 @pytest.mark.parametrize("key", sorted(k for k, v in EXPECTED.items() if v is not PUBLIC))
