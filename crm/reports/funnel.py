@@ -85,64 +85,74 @@ def _seconds(later: str, earlier: str) -> str:
     return f"(julianday(l.{later}) - julianday(l.{earlier})) * 86400.0"
 
 
-async def _medians(filters: ReportFilters) -> dict[Stage, tuple[float | None, int]]:
-    """Median days from each stage to the next, over the people who made that step (in the
-    activity basis: who arrived at the next stage during the period)."""
-    steps = list(zip(STAGES, STAGES[1:], strict=False))
-    p = Sql()
-    conditions = _population(filters, p)
+STEPS: list[tuple[Stage, Stage]] = list(zip(STAGES, STAGES[1:], strict=False))
+
+
+def _durations(filters: ReportFilters, p: Sql) -> list[str]:
+    """Seconds from each stage to the next, per person (NULL when the step was not made; in the
+    activity basis, also when the later stage was not reached during the period)."""
     parts = []
-    for earlier, later in steps:
+    for earlier, later in STEPS:
         seconds = _seconds(COLUMN[later], COLUMN[earlier])
         if filters.basis is Basis.ACTIVITY:
             seconds = f"CASE WHEN {_between(COLUMN[later], filters, p)} THEN {seconds} END"
         parts.append(seconds)
-    out: dict[Stage, tuple[float | None, int]] = {}
-    if is_postgres():
-        aggregates = ", ".join(
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {s}) AS m{i}, COUNT({s}) AS n{i}"
-            for i, s in enumerate(parts)
-        )
-        row = (await _rows(f"SELECT {aggregates} FROM lead l{where(conditions)}", p.params))[0]
-        for i, (_, later) in enumerate(steps):
-            value = row[f"m{i}"]
-            out[later] = (None if value is None else round(float(value) / 86400, 1), row[f"n{i}"])
-        return out
+    return parts
+
+
+def _days(seconds: Any) -> float | None:
+    return None if seconds is None else round(float(seconds) / 86400, 1)
+
+
+async def _sqlite_medians(filters: ReportFilters) -> dict[Stage, tuple[float | None, int]]:
     # SQLite has no percentile: the steps' durations are read and the median taken here
-    # (SQLite serves one organisation's volumes; PostgreSQL computes it in the database).
-    columns = ", ".join(f"{s} AS d{i}" for i, s in enumerate(parts))
-    values: list[list[float]] = [[] for _ in steps]
+    # (SQLite serves one organisation's volumes; PostgreSQL computes it in the funnel's scan).
+    p = Sql()
+    columns = ", ".join(f"{s} AS d{i}" for i, s in enumerate(_durations(filters, p)))
+    conditions = _population(filters, p)
+    values: list[list[float]] = [[] for _ in STEPS]
     for row in await _rows(f"SELECT {columns} FROM lead l{where(conditions)}", p.params):
-        for i in range(len(steps)):
+        for i in range(len(STEPS)):
             if row[f"d{i}"] is not None:
                 values[i].append(float(row[f"d{i}"]))
-    for i, (_, later) in enumerate(steps):
-        median = statistics.median(values[i]) if values[i] else None
-        out[later] = (None if median is None else round(median / 86400, 1), len(values[i]))
-    return out
+    return {
+        later: (_days(statistics.median(values[i])) if values[i] else None, len(values[i]))
+        for i, (_, later) in enumerate(STEPS)
+    }
 
 
 async def funnel(filters: ReportFilters) -> FunnelReport:
     """People at each stage of the pathway, conversion from stage to stage, median days between
-    stages, and the exits (redirected, lost with their reasons)."""
+    stages, and the exits (redirected, lost with their reasons). On PostgreSQL, one scan of
+    the people gives the counts and the medians together."""
     p = Sql()
-    counts = [f"{_counted(stage, filters, p)} AS {stage.value}" for stage in STAGES]
-    exits = [
+    select = [f"{_counted(stage, filters, p)} AS {stage.value}" for stage in STAGES]
+    select += [
         f"{_counted(Stage.REDIRECTED, filters, p)} AS redirected",
         f"{_counted(Stage.LOST, filters, p)} AS lost",
     ]
+    postgres = is_postgres()
+    if postgres:
+        select += [
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {d}) AS m{i}, COUNT({d}) AS n{i}"
+            for i, d in enumerate(_durations(filters, p))
+        ]
     conditions = _population(filters, p)
-    row = (
-        await _rows(f"SELECT {', '.join(counts + exits)} FROM lead l{where(conditions)}", p.params)
-    )[0]
-    medians = await _medians(filters)
+    row = (await _rows(f"SELECT {', '.join(select)} FROM lead l{where(conditions)}", p.params))[0]
+    if postgres:
+        medians = {
+            later: (_days(row[f"m{i}"]), int(row[f"n{i}"] or 0))
+            for i, (_, later) in enumerate(STEPS)
+        }
+    else:
+        medians = await _sqlite_medians(filters)
     stages: list[StageRow] = []
     reached = int(row["reached"] or 0)
     previous: int | None = None
+    cohort = filters.basis is Basis.COHORT
     for stage in STAGES:
         people = int(row[stage.value] or 0)
         median, timed = medians.get(stage, (None, 0))
-        cohort = filters.basis is Basis.COHORT
         stages.append(
             StageRow(
                 stage=stage.value,
