@@ -192,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load the demo data set into an empty database")
     demo.set_defaults(handler=_cmd_demo)
 
+    reports = commands.add_parser("reports", help="the data behind the reports to funders")
+    reports_commands = reports.add_subparsers(
+        dest="reports_command", metavar="ACTION", required=True
+    )
+    reports_rebuild = reports_commands.add_parser(
+        "rebuild",
+        help="recompute every person's pathway milestones from their stage log "
+        "(a repair: they are kept with every stage change)",
+    )
+    reports_rebuild.set_defaults(handler=_cmd_reports_rebuild)
+
     # `import leads` and `export leads` (CONTRACT §2) arrive with the import/export issue.
     _add_export_commands(commands)
     _add_import_commands(commands)
@@ -588,6 +599,18 @@ def _cmd_apikey_create(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     return _run(_with_db(_load_demo_and_report))
+
+
+def _cmd_reports_rebuild(args: argparse.Namespace) -> int:
+    async def work() -> None:
+        from crm.people import pathway
+        from crm.people.models import Lead
+
+        changed = await pathway.rebuild()
+        total = await Lead.all().count()
+        print(f"pathway milestones rebuilt from the stage log: {changed} of {total} people changed")
+
+    return _run(_with_db(work))
 
 
 def _add_import_commands(commands: Any) -> None:

@@ -26,6 +26,7 @@ from crm.errors import Conflict, Forbidden
 from crm.outreach import service as outreach
 from crm.outreach.models import Interaction, InteractionKind, OutreachEvent
 from crm.outreach.schemas import EventCreate, InteractionCreate
+from crm.people import pathway
 from crm.people import service as people
 from crm.people.models import (
     ConsentPurpose,
@@ -154,6 +155,9 @@ class Writer:
         return {
             "gender": p.gender,
             "birth_year": p.birth_year,
+            "employment_status": p.employment_status,
+            "background": p.background,
+            "social_assistance": p.social_assistance,
             "segments": p.segments,
             "assigned_agent_id": self.users[p.agent].id,
             "project_sector": project[0][lang] if project else None,
@@ -213,6 +217,12 @@ class Writer:
                     update = LeadUpdate(stage=step.stage, lost_reason=step.reason)
                 await people.update_lead(lead, update, actor=agent)
                 stage_times.append(step.at)
+        if p.jobs_created is not None:
+            # Known once the business runs: the agent records it after the financing.
+            jobs = {"jobs_created": p.jobs_created}
+            if p.jobs_kept is not None:
+                jobs["jobs_kept"] = p.jobs_kept
+            await people.update_lead(lead, LeadUpdate(**jobs), actor=agent)
         if p.opt_out_at is not None:
             # The person answered STOP to an SMS: the ledger keeps both entries.
             await people.record_consent(
@@ -335,6 +345,8 @@ class Writer:
             if times is not None and seen[lead_id] < len(times):
                 await LeadStageChange.filter(id=row_id).update(at=times[seen[lead_id]])
             seen[lead_id] += 1
+        # The stage log was rewritten in the past: the milestones follow it.
+        await pathway.rebuild()
         for referral_id, times in self.referral_times.items():
             await Referral.filter(id=referral_id).update(created_at=times[0], updated_at=times[-1])
             history = (

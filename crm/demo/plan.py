@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from crm.config import settings
 from crm.demo import data as D
 from crm.outreach.models import InteractionChannel, InteractionKind
-from crm.people.models import ConsentPurpose, Gender, Stage
+from crm.people.models import Background, ConsentPurpose, EmploymentStatus, Gender, Stage
 from crm.people.schemas import ConsentIn
 from crm.referrals.models import ReferralStatus
 
@@ -29,6 +29,9 @@ FORWARD = (
 )
 CONSENT_TEXT = "demo-2025-1"
 STAFF_BY_KEY = {s.key: s for s in D.STAFF}
+# Communities whose background is a European Union country (the others with a migrant
+# background are from outside the EU).
+_EU_COMMUNITIES = frozenset({"romanian", "polish", "italian"})
 
 # Stage weights by how long ago the person was reached: older contacts went further.
 _STAGE_WEIGHTS: tuple[tuple[int, dict[Stage, int]], ...] = (
@@ -130,6 +133,13 @@ class Person:
     partner: str | None = None
     outcome: ReferralStatus | None = None
     referral_steps: list[tuple[ReferralStatus, datetime, str | None]] = field(default_factory=list)
+    community: str = ""  # the names' community (D.COMMUNITIES), for the background below
+    # funders' details
+    employment_status: EmploymentStatus | None = None
+    background: Background | None = None
+    social_assistance: bool | None = None
+    jobs_created: int | None = None
+    jobs_kept: int | None = None
 
 
 class Planner:
@@ -137,6 +147,9 @@ class Planner:
 
     def __init__(self, now: datetime) -> None:
         self.rng = random.Random(D.SEED)
+        # The funders' details are drawn from their own generator, so adding them left every
+        # other draw (names, stages, dates) as it was.
+        self.funder_rng = random.Random(f"{D.SEED}:funder")
         self.now = now
         self.today = now.date()
         self.phones: set[str] = set()
@@ -242,7 +255,59 @@ class Planner:
             "language": language,
             "postcode": self.rng.choice(area.postcodes),
             "segments": sorted(segments),
+            "community": community_key,
         }
+
+    def funder_details(self, person: Person) -> None:
+        """Employment status, background, social assistance and jobs, consistent with the
+        person's segments and stage (the same number of draws for everybody)."""
+        rng = self.funder_rng
+        status_roll, background_roll, assistance_roll = rng.random(), rng.random(), rng.random()
+        other_status = rng.choices(
+            [
+                EmploymentStatus.EMPLOYED,
+                EmploymentStatus.INACTIVE,
+                EmploymentStatus.JOBSEEKER,
+                EmploymentStatus.SELF_EMPLOYED,
+                EmploymentStatus.UNDISCLOSED,
+            ],
+            [40, 25, 20, 8, 7],
+        )[0]
+        jobs_created = rng.choices([1, 2, 3], [65, 25, 10])[0]
+        jobs_kept, keeps_jobs = rng.randint(1, 2), rng.random() < 0.3
+        segments = set(person.segments)
+        age = self.today.year - person.birth_year
+        if "job_seeker" in segments:
+            status = EmploymentStatus.JOBSEEKER if status_roll < 0.9 else EmploymentStatus.INACTIVE
+        elif segments & {"social_assistance", "no_income"}:
+            status = EmploymentStatus.INACTIVE if status_roll < 0.55 else EmploymentStatus.JOBSEEKER
+        elif age < 26 and status_roll < 0.4:
+            status = EmploymentStatus.STUDENT
+        else:
+            status = other_status
+        person.employment_status = status
+        # Self-declared and optional: some were not asked, some preferred not to say.
+        if background_roll < 0.08:
+            person.background = None
+        elif background_roll < 0.18:
+            person.background = Background.UNDISCLOSED
+        elif person.community in _EU_COMMUNITIES:
+            person.background = Background.MIGRANT_EU
+        elif "migrant_background" in segments:
+            person.background = Background.MIGRANT_NON_EU
+        else:
+            person.background = Background.BELGIAN
+        # About a third receive the integration income: all of the "social assistance"
+        # segment, and some others (a jobseeker between two benefits, a student…).
+        if "social_assistance" in segments:
+            person.social_assistance = True
+        elif assistance_roll < 0.04:
+            person.social_assistance = None
+        else:
+            person.social_assistance = assistance_roll < 0.2
+        if person.stage is Stage.FINANCED:
+            person.jobs_created = jobs_created
+            person.jobs_kept = jobs_kept if keeps_jobs else None
 
     def stage_for(self, days_ago: int) -> Stage:
         for threshold, weights in _STAGE_WEIGHTS:
@@ -423,6 +488,7 @@ class Planner:
                 )
                 self.consents(person, "verbal")
                 self.path(person, self.staff[agent].note_language)
+                self.funder_details(person)
                 out.append(person)
         return out
 
@@ -452,6 +518,7 @@ class Planner:
             )
             self.consents(person, "signed_form")
             self.path(person, self.staff[agent].note_language)
+            self.funder_details(person)
             out.append(person)
         _plant_duplicates(out)
         return out
@@ -501,6 +568,7 @@ class Planner:
                     outcome=outcome,
                 )
                 self.referral_path(person, partner)
+                self.funder_details(person)
                 out.append(person)
         return out
 

@@ -30,7 +30,7 @@ from tortoise.transactions import in_transaction
 from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.errors import Conflict, InvalidInput, NotFound
-from crm.people import service
+from crm.people import pathway, service
 from crm.people.models import Lead, LeadMerge, LeadStageChange
 
 Choice = Literal["kept", "merged"]
@@ -47,6 +47,11 @@ CHOOSABLE = (
     "postcode",
     "gender",
     "birth_year",
+    "employment_status",
+    "background",
+    "social_assistance",
+    "jobs_created",
+    "jobs_kept",
     "stage",
     "source",
     "event_id",
@@ -328,6 +333,8 @@ async def merge_leads(
                 by_user_id=actor.user_id,
             )
         await Lead.filter(id=merged.id).delete()
+        # Both stage logs are the kept person's now: their milestones are the earliest of both.
+        await pathway.rebuild([kept.id])
 
         merged_before["dropped"] = dropped
         record = await LeadMerge.create(

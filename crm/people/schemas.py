@@ -7,7 +7,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from crm.enums import Language
 from crm.geo import Region
-from crm.people.models import ConsentPurpose, Gender, LeadSource, Stage
+from crm.people.models import (
+    Background,
+    ConsentPurpose,
+    EmploymentStatus,
+    Gender,
+    LeadSource,
+    Stage,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 OptName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
@@ -18,6 +25,8 @@ PostcodeIn = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 Version = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 Method = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 SegmentCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+# Jobs a person's business created or kept (funders' reports); stored in a small integer.
+Jobs = Annotated[int, Field(ge=0, le=10_000)]
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -51,6 +60,19 @@ class LeadFields(BaseModel):
     postcode: PostcodeIn | None = None
     gender: Gender | None = None
     birth_year: int | None = Field(None, ge=1900, le=2100)
+    employment_status: EmploymentStatus | None = None
+    background: Background | None = Field(
+        None,
+        description="self-declared and optional, asked only where a funder requires it; "
+        "never used to select an audience",
+    )
+    social_assistance: bool | None = Field(
+        None, description="receives the integration income (or equivalent) from a CPAS/OCMW/ÖSHZ"
+    )
+    jobs_created: Jobs | None = Field(
+        None, description="jobs the person's business created, the owner's included"
+    )
+    jobs_kept: Jobs | None = Field(None, description="jobs the person's business kept")
     segments: list[SegmentCode] | None = Field(None, max_length=30)
     event_id: int | None = Field(None, ge=1, le=2**31 - 1)
     referring_partner_id: int | None = Field(None, ge=1, le=2**31 - 1)
@@ -97,6 +119,11 @@ class LeadOut(BaseModel):
     employment_service: str | None
     gender: Gender | None
     birth_year: int | None
+    employment_status: EmploymentStatus | None
+    background: Background | None
+    social_assistance: bool | None
+    jobs_created: int | None
+    jobs_kept: int | None
     segments: list[str]
     stage: Stage
     lost_reason: str | None

@@ -20,6 +20,7 @@ from crm.auth.models import User
 from crm.enums import Role
 from crm.errors import InvalidInput, NotFound
 from crm.outreach.models import Interaction, OutreachEvent
+from crm.people import pathway
 from crm.people.models import (
     ConsentRecord,
     ConsentSource,
@@ -46,6 +47,11 @@ _PLAIN_FIELDS = (
     "region",
     "gender",
     "birth_year",
+    "employment_status",
+    "background",
+    "social_assistance",
+    "jobs_created",
+    "jobs_kept",
     "event_id",
     "referring_partner_id",
     "assigned_agent_id",
@@ -161,6 +167,7 @@ async def _create(
     consent_source: ConsentSource,
 ) -> tuple[Lead, list[ConsentRecord]]:
     segments = values.get("segments") or []
+    now = _now()
     async with in_transaction():
         lead = await Lead.create(
             **{k: values.get(k) for k in _PLAIN_FIELDS},
@@ -168,6 +175,8 @@ async def _create(
             lost_reason=values.get("lost_reason"),
             source=values["source"],
             reached_by_id=actor.user_id if actor and actor.role != Role.PARTNER else None,
+            created_at=now,
+            **pathway.initial(values["stage"], now),
         )
         if segments:
             await LeadSegment.bulk_create([LeadSegment(lead=lead, code=c) for c in segments])
@@ -177,6 +186,7 @@ async def _create(
             to_stage=lead.stage,
             reason=lead.lost_reason,
             by_user_id=actor.user_id if actor else None,
+            at=now,
         )
         records = [
             await record_consent(lead, consent, source=consent_source, actor=actor)
@@ -374,9 +384,15 @@ async def _move_stage(lead: Lead, stage: Stage, reason: str | None, actor: Actor
     lead.lost_reason = reason if stage == Stage.LOST else None
     # Only what this change touches: the object may be older than the row.
     await lead.save(update_fields=["stage", "lost_reason", "updated_at"])
-    await LeadStageChange.create(
-        lead=lead, from_stage=previous, to_stage=stage, reason=reason, by_user_id=actor.user_id
+    change = await LeadStageChange.create(
+        lead=lead,
+        from_stage=previous,
+        to_stage=stage,
+        reason=reason,
+        by_user_id=actor.user_id,
+        at=_now(),
     )
+    await pathway.advance(lead.id, stage, change.at)
 
 
 # --- who sees whom -----------------------------------------------------------------------------

@@ -70,6 +70,16 @@ def lead_columns(actor: Actor) -> list[Column]:
         Column("region"),
         Column("gender"),
         Column("birth_year", "number"),
+        Column("employment_status"),
+    ]
+    if actor.sees_notes:
+        # Self-declared migrant background: close to a GDPR special category, so not for the
+        # role that builds audiences (it never selects one).
+        columns.append(Column("background"))
+    columns += [
+        Column("social_assistance"),
+        Column("jobs_created", "number"),
+        Column("jobs_kept", "number"),
         Column("stage"),
         Column("lost_reason"),
         Column("source"),
@@ -120,6 +130,14 @@ async def lead_rows(actor: Actor, leads: list[Lead], filters: ExportFilters) -> 
             lead.region,
             lead.gender,
             lead.birth_year,
+            lead.employment_status,
+        ]
+        if actor.sees_notes:
+            row.append(lead.background)
+        row += [
+            lead.social_assistance,
+            lead.jobs_created,
+            lead.jobs_kept,
             lead.stage,
             lead.lost_reason,
             lead.source,

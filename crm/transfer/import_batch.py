@@ -20,6 +20,8 @@ from tortoise.transactions import in_transaction
 
 from crm.audit.models import AuditEntry
 from crm.auth.actor import Actor
+from crm.db import is_postgres
+from crm.people import pathway
 from crm.people.models import ConsentRecord, Lead, LeadSegment
 from crm.transfer.import_rows import PreparedRow, Refusal
 from crm.transfer.mapping import ImportOptions
@@ -35,10 +37,16 @@ FILLABLE = (
     "region",
     "gender",
     "birth_year",
+    "employment_status",
+    "background",
+    "social_assistance",
+    "jobs_created",
+    "jobs_kept",
     "notes",
 )
 # What a new person's row is written with: all an import may fill, and the bookkeeping.
-_LEAD_COLUMNS = ("first_name", *FILLABLE, "stage", "source", "created_at", "updated_at")
+_LEAD_FIELDS = ("first_name", *FILLABLE, "stage", "source")
+_LEAD_COLUMNS = (*_LEAD_FIELDS, "created_at", "updated_at", *pathway.COLUMNS)
 SAMPLE_SIZE = 20  # created and updated rows kept in the report as a sample
 # Parameters per statement: well under SQLite's 32,766 and asyncpg's 32,767.
 _MAX_PARAMS = 30_000
@@ -66,13 +74,9 @@ class _Plan:
     )
 
 
-def _is_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
 def _marks(rows: int, cols: int) -> str:
     """`(?, ?), (?, ?)` on SQLite, `($1, $2), ($3, $4)` on PostgreSQL."""
-    if _is_postgres():
+    if is_postgres():
         return ", ".join(
             "(" + ", ".join(f"${r * cols + c + 1}" for c in range(cols)) + ")" for r in range(rows)
         )
@@ -90,7 +94,7 @@ def _plain(value: Any) -> Any:
 
 
 def _mark(n: int) -> str:
-    return f"${n}" if _is_postgres() else "?"
+    return f"${n}" if is_postgres() else "?"
 
 
 async def _insert(table: str, columns: tuple[str, ...], rows: list[tuple], returning: str = ""):
@@ -249,7 +253,12 @@ class BatchWriter:
         values = []
         for row in rows:
             v = row.values
-            values.append(tuple(_plain(v.get(c)) for c in _LEAD_COLUMNS[:-2]) + (now, now))
+            milestones = pathway.initial(v["stage"], now)
+            values.append(
+                tuple(_plain(v.get(c)) for c in _LEAD_FIELDS)
+                + (now, now)
+                + tuple(milestones.get(c) for c in pathway.COLUMNS)
+            )
         inserted = await _insert("lead", _LEAD_COLUMNS, values, returning="id, phone, email")
         # RETURNING does not promise the VALUES order: rows are matched back by their phone, or
         # their e-mail when they have none (both unique among new rows: duplicates were refused).

@@ -3,8 +3,9 @@
 Rows go through the same checks as every other entry point (`LeadCreate` and
 `people.service.normalise`: E.164 phone with BE default, lower-case e-mail, postcode → region
 and default language, known segments), plus what only files have: spreadsheet formulas,
-placeholders such as "-", languages and genders written out in four languages, and the same
-person twice in one file. No database query per row: the segment vocabulary is read once."""
+placeholders such as "-", languages, genders, employment statuses, backgrounds and yes/no
+written out in four languages, and the same person twice in one file. No database query per
+row: the segment vocabulary is read once."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from crm.people.schemas import LeadCreate
 from crm.people.service import normalise
 from crm.transfer.cells import unescape_cell
 from crm.transfer.mapping import (
+    BACKGROUND_WORDS,
+    EMPLOYMENT_WORDS,
     GENDER_WORDS,
     LANGUAGE_WORDS,
     SOURCE_WORDS,
     STAGE_WORDS,
+    YES_NO_WORDS,
     ColumnMap,
     ImportOptions,
     fold,
@@ -77,7 +81,7 @@ class RowError(Exception):
         self.message = message
 
 
-def _word(field: str, text: str, words: dict[str, str], expected: str) -> str:
+def _word(field: str, text: str, words: dict[str, Any], expected: str) -> Any:
     found = words.get(fold(text))
     if found is None:
         raise RowError(field, f"unknown {field.replace('_', ' ')} {text!r} ({expected})")
@@ -92,6 +96,15 @@ def _birth_year(text: str) -> int:
     if match:
         return int(match.group(1) or match.group(2))
     raise RowError("birth_year", f"{text!r} is not a year or a date of birth")
+
+
+def _whole_number(field: str, text: str) -> int:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise RowError(field, f"{text!r} is not a whole number")
+    if len(value) > 9:
+        raise RowError(field, f"{text!r} is too large")
+    return int(value)  # the range is LeadCreate's to check
 
 
 class RowPreparer:
@@ -184,6 +197,27 @@ class RowPreparer:
             )
         if "birth_year" in found:
             values["birth_year"] = _birth_year(found["birth_year"])
+        if "employment_status" in found:
+            values["employment_status"] = _word(
+                "employment_status",
+                found["employment_status"],
+                EMPLOYMENT_WORDS,
+                "jobseeker, inactive, employed, self-employed, student or undisclosed",
+            )
+        if "background" in found:
+            values["background"] = _word(
+                "background",
+                found["background"],
+                BACKGROUND_WORDS,
+                "belgian, migrant EU, migrant non-EU or undisclosed",
+            )
+        if "social_assistance" in found:
+            values["social_assistance"] = _word(
+                "social_assistance", found["social_assistance"], YES_NO_WORDS, "yes or no"
+            )
+        for name in ("jobs_created", "jobs_kept"):
+            if name in found:
+                values[name] = _whole_number(name, found[name])
         if "stage" in found:
             values["stage"] = _word("stage", found["stage"], STAGE_WORDS, "e.g. lead, contacted")
         values["source"] = (

@@ -31,6 +31,11 @@ TARGETS = (
     "notes",
     "gender",
     "birth_year",
+    "employment_status",
+    "background",
+    "social_assistance",
+    "jobs_created",
+    "jobs_kept",
     "source",
     "stage",
 )
@@ -84,6 +89,40 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "birth_year": (
         "anneedenaissance", "geboortejaar", "geburtsjahr", "birthyear", "yearofbirth",
         "datedenaissance", "geboortedatum", "geburtsdatum", "dateofbirth", "birthdate",
+    ),
+    # Funders' participant fields. "Status" alone is left out: in a CRM file it is more often
+    # the pathway stage than the employment status.
+    "employment_status": (
+        "statut", "statutprofessionnel", "situationprofessionnelle", "statutemploi",
+        "situationemploi", "statutsocioprofessionnel", "arbeidsstatus", "beroepsstatus",
+        "statuut", "werksituatie", "arbeidssituatie", "beroepssituatie", "erwerbsstatus",
+        "beschaftigungsstatus", "berufsstatus", "erwerbssituation", "beruflichesituation",
+        "employmentstatus", "employment", "workstatus", "labourmarketstatus",
+        "labormarketstatus",
+    ),
+    "background": (
+        "originemigratoire", "parcoursmigratoire", "origineetrangere", "issudelimmigration",
+        "migratieachtergrond", "achtergrond", "migrationshintergrund", "hintergrund",
+        "background", "migrantbackground", "migrationbackground",
+    ),
+    "social_assistance": (
+        # Not "CPAS" or "OCMW" alone: such a column often names the referring centre.
+        "aidecpas", "ris", "revenudintegration", "revenudintegrationsociale", "aidesociale",
+        "beneficiairecpas", "beneficiaireris", "steunocmw", "ocmwsteun", "leefloon",
+        "leefloner", "maatschappelijkeintegratie", "socialebijstand", "oshzhilfe",
+        "sozialhilfe", "eingliederungseinkommen", "socialassistance", "socialwelfare",
+        "welfare", "integrationincome",
+    ),
+    "jobs_created": (
+        "emploiscrees", "emploicree", "nombredemploiscrees", "postescrees", "gecreeerdejobs",
+        "jobsgecreeerd", "gecreeerdebanen", "banengecreeerd", "geschaffenearbeitsplatze",
+        "arbeitsplatzegeschaffen", "neuearbeitsplatze", "jobscreated", "createdjobs", "newjobs",
+    ),
+    "jobs_kept": (
+        "emploismaintenus", "emploimaintenu", "emploisconserves", "emploissauvegardes",
+        "behoudenjobs", "jobsbehouden", "behoudenbanen", "banenbehouden",
+        "erhaltenearbeitsplatze", "arbeitsplatzeerhalten", "gesichertearbeitsplatze",
+        "jobskept", "keptjobs", "jobsmaintained", "jobsretained", "jobssaved",
     ),
     "source": ("source", "bron", "quelle", "origine", "herkomst", "herkunft"),
     "stage": ("etape", "stage", "fase", "stap", "phase", "stadium"),
@@ -257,6 +296,46 @@ _GENDERS = {
                     "prefernottosay", "inconnu", "onbekend", "unbekannt"),
 }  # fmt: skip
 GENDER_WORDS = {word: code for code, words in _GENDERS.items() for word in words}
+
+_UNDISCLOSED = _GENDERS["undisclosed"] + ("nondeclare", "nietopgegeven", "keineangaben")
+_EMPLOYMENT = {
+    "jobseeker": ("jobseeker", "demandeurdemploi", "demandeusedemploi", "dde", "chomeur",
+                  "chomeuse", "chomage", "sansemploi", "werkzoekende", "werkzoekend", "werkloos",
+                  "werkloze", "nwwz", "arbeitsuchend", "arbeitssuchend", "arbeitsuchende",
+                  "arbeitslos", "arbeitslose", "unemployed"),
+    "inactive": ("inactive", "inactif", "sansactivite", "inactief", "nietactief",
+                 "nichterwerbstatig", "inaktiv", "economicallyinactive"),
+    "employed": ("employed", "salarie", "salariee", "employe", "employee", "travailleur",
+                 "travailleuse", "enemploi", "werknemer", "bediende", "arbeider", "werkend",
+                 "loontrekkende", "angestellt", "angestellte", "angestellter", "arbeitnehmer",
+                 "arbeitnehmerin", "beschaftigt", "erwerbstatig", "salaried"),
+    "self_employed": ("selfemployed", "independant", "independante", "zelfstandige",
+                      "zelfstandig", "selbststandig", "selbstandig", "selbststandige",
+                      "selbstandige", "freiberuflich", "freelance", "freelancer"),
+    "student": ("student", "etudiant", "etudiante", "eleve", "studente", "scholier",
+                "studentin", "schuler", "schulerin", "pupil"),
+    "undisclosed": _UNDISCLOSED,
+}  # fmt: skip
+EMPLOYMENT_WORDS = {word: code for code, words in _EMPLOYMENT.items() for word in words}
+
+# Self-declared, optional (never guessed from a name or a nationality).
+_BACKGROUNDS = {
+    "belgian": ("belgian", "belge", "belg", "belgisch", "belgier", "belgierin", "belgique",
+                "belgie", "belgien", "belgium", "sansparcoursmigratoire",
+                "geenmigratieachtergrond", "keinmigrationshintergrund", "nomigrantbackground"),
+    "migrant_eu": ("migranteu", "eu", "ue", "migrantue", "origineue", "europeen", "europeenne",
+                   "europees", "europaisch", "eumigrant", "euburger", "european"),
+    "migrant_non_eu": ("migrantnoneu", "noneu", "horsue", "nonue", "migranthorsue",
+                       "extraeuropeen", "extraeuropeenne", "extracommunautaire", "paystiers",
+                       "nieteu", "buiteneu", "buitendeeu", "derdeland", "nichteu",
+                       "drittstaat", "ausserhalbdereu", "thirdcountry", "outsideeu"),
+    "undisclosed": _UNDISCLOSED,
+}  # fmt: skip
+BACKGROUND_WORDS = {word: code for code, words in _BACKGROUNDS.items() for word in words}
+
+_YES = ("yes", "y", "oui", "o", "ja", "j", "true", "vrai", "waar", "wahr", "1")
+_NO = ("no", "n", "non", "nee", "neen", "nein", "false", "faux", "onwaar", "falsch", "0")
+YES_NO_WORDS = {**dict.fromkeys(_YES, True), **dict.fromkeys(_NO, False)}
 
 _STAGES = {
     "reached": ("reached", "atteint", "touche", "bereikt", "erreicht"),

@@ -3,24 +3,28 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Annotated
+from dataclasses import asdict, dataclass, fields
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
 from crm import geo
+from crm.auth.actor import Actor
 from crm.config import settings
-from crm.enums import STAFF_ROLES, Language
-from crm.errors import NotFound
+from crm.enums import STAFF_ROLES, Language, Role
+from crm.errors import DomainError, NotFound
 from crm.geo import Region
 from crm.people import duplicates, merge, service
-from crm.people.models import Lead, Stage
+from crm.people.models import Background, EmploymentStatus, Gender, Lead, Stage
+from crm.people.schemas import LeadUpdate
 from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
 from crm.referrals.models import PartnerOrganisation
+from crm.web.csrf import checked_form
 from crm.web.lead_referrals import ReferForm, refer_context
 from crm.web.referral_forms import lead_referrals
 from crm.web.render import PageError, page_number, paging, path_id, render, staff_names
@@ -130,9 +134,11 @@ async def render_lead_page(
     web_user: WebUser,
     *,
     refer: ReferForm | None = None,
+    funder: FunderForm | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """One person's page; `refer` carries what was typed in the refer form and its error."""
+    """One person's page; `refer` and `funder` carry what was typed in the refer form or the
+    funder details form, and its error."""
     actor = web_user.actor
     language = ui_language(request)
     vocab = await vocabulary()
@@ -169,6 +175,100 @@ async def render_lead_page(
             else [],
             "merged_from": await merge.merges_of(lead.id),
             **await refer_context(lead, actor, refer),
+            **funder_context(lead, actor, funder),
         },
         status_code=status_code,
     )
+
+
+# --- funder details --------------------------------------------------------------------------
+
+# Who sees and edits the funder details: the roles the API lets change a person. Marketing
+# builds audiences, and the self-declared background must never select one.
+EDITORS = (Role.ADMIN, Role.COORDINATOR, Role.AGENT)
+_YES_NO = {"": None, "yes": True, "no": False}
+_MAX_TYPED = 40
+
+
+@dataclass
+class FunderForm:
+    """The funder details as the form shows them (text as typed), and the error to show."""
+
+    gender: str = ""
+    birth_year: str = ""
+    employment_status: str = ""
+    background: str = ""
+    social_assistance: str = ""  # "", "yes" or "no"
+    jobs_created: str = ""
+    jobs_kept: str = ""
+    error_field: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if not f.name.startswith("error")]
+
+    @classmethod
+    def of(cls, lead: Lead) -> FunderForm:
+        def text(value: Any) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            return str(value)
+
+        return cls(**{name: text(getattr(lead, name)) for name in cls.field_names()})
+
+    @classmethod
+    def typed(cls, form: Any) -> FunderForm:
+        def text(name: str) -> str:
+            value = str(form.get(name) or "").strip()
+            # Shortened for showing again, never into something valid ("000…0012" is not 0).
+            return value if len(value) <= _MAX_TYPED else value[:_MAX_TYPED] + "…"
+
+        return cls(**{name: text(name) for name in cls.field_names()})
+
+    def update(self) -> LeadUpdate:
+        """The change to make (an empty field clears the value); raises ValidationError."""
+        values: dict[str, Any] = {name: getattr(self, name) or None for name in self.field_names()}
+        values["social_assistance"] = _YES_NO.get(self.social_assistance, self.social_assistance)
+        return LeadUpdate.model_validate(values)
+
+
+def funder_context(lead: Lead, actor: Actor, form: FunderForm | None) -> dict[str, Any]:
+    """The funder details box of the person's page (None for roles that do not edit people)."""
+    if actor.role not in EDITORS:
+        return {"funder": None}
+    return {
+        "funder": {
+            "form": form or FunderForm.of(lead),
+            "genders": [g.value for g in Gender],
+            "employment_statuses": [e.value for e in EmploymentStatus],
+            "backgrounds": [b.value for b in Background],
+        }
+    }
+
+
+@router.post("/leads/{lead_id}/funder-details", include_in_schema=False)
+async def save_funder_details(request: Request, lead_id: str, web_user: SignedIn) -> Response:
+    form = await checked_form(request)
+    actor = web_user.actor
+    if actor.role not in EDITORS:
+        raise PageError(403)
+    lead = await service.visible_leads(actor).get_or_none(id=path_id(lead_id))
+    if lead is None:
+        raise PageError(404)
+    typed = FunderForm.typed(form)
+    try:
+        await service.update_lead(lead, typed.update(), actor=actor)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        typed.error_field = str(error["loc"][0]) if error["loc"] else "form"
+        typed.error = str(error["msg"]).removeprefix("Value error, ")
+    except DomainError as exc:
+        typed.error_field, typed.error = exc.field or "form", exc.message
+    else:
+        return RedirectResponse(f"/leads/{lead.id}#funder-title", status_code=303)
+    # The row is unchanged; show it as stored, with the form as typed and its error.
+    lead = await Lead.get(id=lead.id)
+    return await render_lead_page(request, lead, web_user, funder=typed, status_code=422)
