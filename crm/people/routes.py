@@ -75,6 +75,9 @@ async def present(
         if not actor.sees_notes:
             data["notes"] = None
             data["project_summary"] = None
+            # Self-declared migrant background (close to a GDPR special category): not for the
+            # role that builds audiences, as in the people export.
+            data["background"] = None
         out.append(LeadOut(**data))
     return out
 

@@ -443,3 +443,20 @@ async def test_demo_people_carry_their_funder_details(app):
     # The jobs were recorded by the agent after the financing, through the service.
     entries = await AuditEntry.filter(action="lead.update", lead_id__in=[f.id for f in financed])
     assert {f.id for f in financed} <= {e.lead_id for e in entries if "jobs_created" in e.changes}
+
+
+async def test_marketing_reads_people_without_their_background(client, admin, make_caller):
+    lead_id = (
+        await client.post(
+            URL,
+            headers=admin.headers,
+            json={"first_name": "Nour", "phone": "0470 60 00 09", **FUNDER},
+        )
+    ).json()["id"]
+    marketing = await make_caller("marketing")
+    body = (await client.get(f"{URL}/{lead_id}", headers=marketing.headers)).json()
+    assert body["background"] is None
+    assert body["employment_status"] == FUNDER["employment_status"]
+    assert (await client.get(f"{URL}/{lead_id}", headers=admin.headers)).json()["background"] == (
+        "migrant_non_eu"
+    )
