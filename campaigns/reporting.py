@@ -89,6 +89,13 @@ async def _results(filters: ReportFilters) -> list[CampaignResult]:
     return out
 
 
+async def _choices() -> list[tuple[int, str]]:
+    return [
+        (c["id"], c["name"])
+        for c in await Campaign.all().order_by("name", "id").limit(500).values("id", "name")
+    ]
+
+
 def install() -> None:
     register_campaigns(
         CampaignHooks(
@@ -98,6 +105,7 @@ def install() -> None:
             names=_names,
             touches=_touches,
             results=_results,
+            choices=_choices,
         )
     )
 

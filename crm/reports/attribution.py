@@ -10,9 +10,11 @@ a campaign writes to people already known.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.people.models import Stage
 from crm.reports.dimensions import (
     ORIGIN_SQL,
     Dimension,
@@ -20,7 +22,7 @@ from crm.reports.dimensions import (
     origin_kind,
     origin_labels,
 )
-from crm.reports.filters import ReportFilters, Sql, people_conditions, where
+from crm.reports.filters import Basis, ReportFilters, Sql, people_conditions, where
 from crm.reports.funnel import STAGES, _between, _period, _rows, compare
 from crm.reports.schemas import AttributedPerson, AttributionReport, CampaignTouch
 
@@ -57,11 +59,21 @@ def _aware(value: Any) -> datetime | None:
 
 
 async def attribution(filters: ReportFilters, *, with_people: bool) -> AttributionReport:
-    """The sources of the period's people (by origin, furthest-going first), the campaigns that
-    touched the people coached or financed in it before they got there, and — for roles that
-    may see names — the people themselves."""
-    sources = await compare(filters, Dimension.ORIGIN)
-    rows = list(sources.rows) + ([sources.others] if sources.others else [])
+    """Which outreach brought the people coached or financed in the period (their origins),
+    which sources bring the people who go furthest (the people reached in the period, by
+    origin), the campaigns that touched the coached and financed before they got there, and
+    — for roles that may see names — the people themselves. The basis filter is not used:
+    each view has its own."""
+    activity = await compare(replace(filters, basis=Basis.ACTIVITY), Dimension.ORIGIN)
+    brought = [
+        r
+        for r in [*activity.rows, *([activity.others] if activity.others else [])]
+        if r.stages[Stage.COACHED.value] or r.stages[Stage.FINANCED.value]
+    ]
+    brought.sort(key=lambda r: (-r.stages[Stage.FINANCED.value], -r.stages[Stage.COACHED.value],
+                                r.label))  # fmt: skip
+    cohort = await compare(replace(filters, basis=Basis.COHORT), Dimension.ORIGIN)
+    rows = [*cohort.rows, *([cohort.others] if cohort.others else [])]
     p = Sql()
     conditions = _reached_outcome(filters, p)
     people = await _rows(
@@ -80,6 +92,7 @@ async def attribution(filters: ReportFilters, *, with_people: bool) -> Attributi
     report = AttributionReport(
         period=_period(filters),
         filters=filters.applied(),
+        brought=brought,
         sources=_furthest_first(rows),
         campaign_touches=[
             CampaignTouch(campaign_id=c, name=names.get(c, f"#{c}"), people=n)

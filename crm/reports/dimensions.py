@@ -68,6 +68,8 @@ class CampaignHooks:
     touches: Callable[[list[int]], Awaitable[dict[int, list[tuple[int, datetime]]]]]
     # The campaigns that sent messages in the period, with their figures.
     results: Callable[[Any], Awaitable[list[Any]]]
+    # (id, name) of the campaigns a filter may name, for the report pages' select.
+    choices: Callable[[], Awaitable[list[tuple[int, str]]]]
 
 
 _campaigns: CampaignHooks | None = None

@@ -95,7 +95,11 @@ class AttributedPerson(BaseModel):
 class AttributionReport(BaseModel):
     period: Period
     filters: dict[str, Any]
-    # Origins of the people coached or financed in the period, furthest first.
+    # Which outreach brought the people coached or financed in the period: their origins, with
+    # how many were coached and financed in it (activity counts), most financed first.
+    brought: list[CompareRow]
+    # Which sources bring people who go furthest: the people reached in the period by origin
+    # and how far they have gone (cohort counts), furthest first.
     sources: list[CompareRow]
     campaign_touches: list[CampaignTouch] = Field(default_factory=list)
     people: list[AttributedPerson] | None = None

@@ -283,3 +283,19 @@ async def test_reports_are_not_for_agents_or_partners(client, world, make_caller
     for path in ("funnel", "indicators", "attribution", "targets"):
         response = await client.get(f"/api/v1/reports/{path}", headers=caller.headers)
         assert response.status_code == 403, path
+
+
+async def test_attribution_brought_counts_who_was_coached_or_financed_in_the_period(
+    client, world, coordinator
+):
+    report = await _get(client, coordinator, "attribution", **YEAR)
+    brought = {
+        r["key"]: (r["stages"]["coached"], r["stages"]["financed"]) for r in report["brought"]
+    }
+    # Eva was reached in 2025 by SMS, coached and financed in 2026: her origin counts here.
+    assert brought == {
+        f"event:{world.e1.id}": (1, 1),
+        "sms": (1, 1),
+        f"partner:{world.a.id}": (1, 0),
+    }
+    assert [r["key"] for r in report["brought"]][2] == f"partner:{world.a.id}"  # not financed
