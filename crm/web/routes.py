@@ -151,6 +151,7 @@ def install_web(app: FastAPI) -> None:
     from crm.web.partners import router as partners_router
     from crm.web.referral_link import router as referral_link_router
     from crm.web.referrals import router as referrals_router
+    from crm.web.report_indicators import router as report_indicators_router
     from crm.web.reports import router as reports_router
 
     install_renderer(app)
@@ -170,3 +171,4 @@ def install_web(app: FastAPI) -> None:
     app.include_router(partners_router, include_in_schema=False)
     app.include_router(referral_link_router, include_in_schema=False)
     app.include_router(reports_router, include_in_schema=False)
+    app.include_router(report_indicators_router, include_in_schema=False)
