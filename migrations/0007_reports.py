@@ -4,7 +4,7 @@ from crm.people.models import Background, EmploymentStatus
 from crm.reports.models import Indicator
 from tortoise.fields.base import OnDelete
 from tortoise import fields
-from tortoise.indexes import Index
+from tortoise.indexes import Index, PartialIndex
 
 async def _milestones_from_the_log(apps, schema_editor) -> None:
     # People recorded before this migration get their milestones from their stage log.
@@ -103,7 +103,7 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Lead',
-            index=Index(fields=['created_at']),
+            index=Index(fields=['created_at', 'lead_at', 'contacted_at', 'info_session_at', 'application_at', 'coached_at', 'financed_at', 'redirected_at', 'lost_at']),
         ),
         ops.AddIndex(
             model_name='Lead',
@@ -112,6 +112,10 @@ class Migration(migrations.Migration):
         ops.AddIndex(
             model_name='Lead',
             index=Index(fields=['financed_at']),
+        ),
+        ops.AddIndex(
+            model_name='Lead',
+            index=PartialIndex(fields=['created_at', 'lost_at', 'lost_reason'], name='idx_lead_lost_reasons', condition={'stage': 'lost'}),
         ),
         ops.AddIndex(
             model_name='LeadStageChange',

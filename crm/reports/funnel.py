@@ -81,7 +81,8 @@ async def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 def _seconds(later: str, earlier: str) -> str:
     if is_postgres():
-        return f"EXTRACT(EPOCH FROM (l.{later} - l.{earlier}))"
+        # date_part gives double precision; EXTRACT gives numeric (slow to sort) since PG 14.
+        return f"date_part('epoch', l.{later} - l.{earlier})"
     return f"(julianday(l.{later}) - julianday(l.{earlier})) * 86400.0"
 
 
@@ -97,6 +98,17 @@ def _durations(filters: ReportFilters, p: Sql) -> list[str]:
         if filters.basis is Basis.ACTIVITY:
             seconds = f"CASE WHEN {_between(COLUMN[later], filters, p)} THEN {seconds} END"
         parts.append(seconds)
+    return parts
+
+
+def _steps_made(filters: ReportFilters, p: Sql) -> list[str]:
+    """The condition for "made this step" (counted without computing the duration again)."""
+    parts = []
+    for earlier, later in STEPS:
+        made = f"l.{COLUMN[earlier]} IS NOT NULL AND l.{COLUMN[later]} IS NOT NULL"
+        if filters.basis is Basis.ACTIVITY:
+            made += f" AND {_between(COLUMN[later], filters, p)}"
+        parts.append(made)
     return parts
 
 
@@ -133,10 +145,13 @@ async def funnel(filters: ReportFilters) -> FunnelReport:
     ]
     postgres = is_postgres()
     if postgres:
-        select += [
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {d}) AS m{i}, COUNT({d}) AS n{i}"
-            for i, d in enumerate(_durations(filters, p))
-        ]
+        for i, (duration, made) in enumerate(
+            zip(_durations(filters, p), _steps_made(filters, p), strict=True)
+        ):
+            select.append(
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {duration}) AS m{i},"
+                f" COUNT(*) FILTER (WHERE {made}) AS n{i}"
+            )
     conditions = _population(filters, p)
     row = (await _rows(f"SELECT {', '.join(select)} FROM lead l{where(conditions)}", p.params))[0]
     if postgres:
