@@ -278,23 +278,33 @@ def weeks_of(filters: ReportFilters) -> list[date]:
     return [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
 
 
-async def trends(filters: ReportFilters) -> TrendsReport:
-    """People reaching each main stage per week (Monday to Sunday, business time zone) in the
-    period, whatever the basis: a trend is activity."""
-    weeks = weeks_of(filters)
-    counts: dict[date, dict[str, int]] = {w: defaultdict(int) for w in weeks}
+async def _week_counts_postgres(filters: ReportFilters, counts: dict[date, Any]) -> None:
+    # One scan: each person gives one (series, instant) pair per milestone.
+    p = Sql()
+    pairs = ", ".join(f"('{stage.value}', l.{COLUMN[stage]})" for stage in TREND_SERIES)
+    bucket = f"date_trunc('week', v.t AT TIME ZONE {p(settings.TIMEZONE)})::date"
+    conditions = [
+        # Nothing happens to a person before they are recorded.
+        f"l.created_at < {p(filters.ends_before)}",
+        *people_conditions(filters, p),
+        f"v.t >= {p(filters.starts_at)} AND v.t < {p(filters.ends_before)}",
+    ]
+    sql = (
+        f"SELECT v.s AS s, {bucket} AS b, COUNT(*) AS n FROM lead l"
+        f" CROSS JOIN LATERAL (VALUES {pairs}) AS v(s, t){where(conditions)} GROUP BY v.s, b"
+    )
+    for row in await _rows(sql, p.params):
+        if row["b"] in counts:
+            counts[row["b"]][row["s"]] += int(row["n"])
+
+
+async def _week_counts_sqlite(filters: ReportFilters, counts: dict[date, Any]) -> None:
+    # SQLite keeps UTC text and knows no time zones: count per UTC hour, place each hour in its
+    # local week here (Belgian offsets are whole hours, so this is exact).
     for stage in TREND_SERIES:
         column = COLUMN[stage]
         p = Sql()
         conditions = [_between(column, filters, p), *people_conditions(filters, p)]
-        if is_postgres():
-            bucket = f"date_trunc('week', l.{column} AT TIME ZONE {p(settings.TIMEZONE)})::date"
-            sql = f"SELECT {bucket} AS b, COUNT(*) AS n FROM lead l{where(conditions)} GROUP BY b"
-            for row in await _rows(sql, p.params):
-                counts[row["b"]][stage.value] += int(row["n"])
-            continue
-        # SQLite keeps UTC text and knows no time zones: count per UTC hour, place each hour in
-        # its local week here (Belgian offsets are whole hours, so this is exact).
         sql = (
             f"SELECT substr(l.{column}, 1, 13) AS b, COUNT(*) AS n FROM lead l"
             f"{where(conditions)} GROUP BY b"
@@ -304,6 +314,17 @@ async def trends(filters: ReportFilters) -> TrendsReport:
             week = _monday(hour.astimezone(settings.tz).date())
             if week in counts:
                 counts[week][stage.value] += int(row["n"])
+
+
+async def trends(filters: ReportFilters) -> TrendsReport:
+    """People reaching each main stage per week (Monday to Sunday, business time zone) in the
+    period, whatever the basis: a trend is activity."""
+    weeks = weeks_of(filters)
+    counts: dict[date, dict[str, int]] = {w: defaultdict(int) for w in weeks}
+    if is_postgres():
+        await _week_counts_postgres(filters, counts)
+    else:
+        await _week_counts_sqlite(filters, counts)
     series = [s.value for s in TREND_SERIES]
     return TrendsReport(
         period=_period(filters),
