@@ -52,6 +52,7 @@ from crm.referrals.schemas import (
     ReferralPerson,
     ReferralStatusUpdate,
 )
+from crm.reports import targets as report_targets
 from crm.stories import service as stories
 from crm.stories.schemas import StoryCreate, StoryTexts
 
@@ -331,6 +332,21 @@ class Writer:
             )
             self.counts["stories"] += 1
 
+    async def targets(self, today: date) -> None:
+        """What the organisation promised its funder for this calendar year: the indicators
+        page opens on "announced / achieved" with something to compare."""
+        programme = f"FSE+ {today.year} — Wallonie-Bruxelles"
+        for indicator, target in DEMO_TARGETS.items():
+            await report_targets.save_target(
+                self.actors["coordinator"],
+                indicator=indicator,
+                programme=programme,
+                period_start=date(today.year, 1, 1),
+                period_end=date(today.year, 12, 31),
+                target=target,
+            )
+            self.counts["targets"] += 1
+
     async def backdate(self) -> None:
         for lead_id, at in self.lead_created.items():
             await Lead.filter(id=lead_id).update(created_at=at)
@@ -357,6 +373,24 @@ class Writer:
             for row_id, at in zip(history, times, strict=False):
                 await ReferralStatusChange.filter(id=row_id).update(at=at)
         await Interaction.all().update(created_at=F("occurred_at"))
+
+
+# The year's targets of the demo organisation (counts; percentages for the shares): some met by
+# the demo's people, some not, as in a real year.
+DEMO_TARGETS: dict[str, int] = {
+    "people_reached": 350,
+    "leads": 200,
+    "info_sessions": 80,
+    "coached": 30,
+    "financed": 15,
+    "jobs_created": 20,
+    "referrals_received": 30,
+    "share_women": 50,
+    "share_under_26": 20,
+    "share_over_50": 15,
+    "share_migrant_background": 40,
+    "share_social_assistance": 30,
+}
 
 
 async def load_demo() -> dict[str, int]:
@@ -390,6 +424,7 @@ async def load_demo() -> dict[str, int]:
         for person in referred:
             await writer.referral(person)
         await writer.stories_(planner.today)
+        await writer.targets(planner.today)
         writer.counts["consents"] = await ConsentRecord.all().count()
         writer.counts["stage_changes"] = await LeadStageChange.all().count()
         await writer.backdate()
@@ -403,5 +438,6 @@ async def load_demo() -> dict[str, int]:
         "stories",
         "consents",
         "stage_changes",
+        "targets",
     )
     return {k: writer.counts.get(k, 0) for k in keys}

@@ -19,6 +19,7 @@ from crm.outreach.models import EventKind, Interaction, OutreachEvent
 from crm.people import duplicates
 from crm.people.models import ConsentPurpose, ConsentRecord, Lead, LeadStageChange, Stage
 from crm.referrals.models import PartnerOrganisation, Referral, ReferralStatus
+from crm.reports.models import IndicatorTarget
 from crm.stories.models import SuccessStory
 from tests.conftest import truncate_all
 
@@ -46,6 +47,7 @@ async def test_demo_holds_what_it_claims(client):
     assert counts["stories"] == await SuccessStory.all().count() == 6
     assert counts["consents"] == await ConsentRecord.all().count()
     assert counts["stage_changes"] == await LeadStageChange.all().count()
+    assert counts["targets"] == await IndicatorTarget.all().count() == 12
     # Two planted pairs give the duplicate review something to show (a typo, swapped names).
     pairs = await duplicates.find_candidates()
     assert len(pairs) >= 2
