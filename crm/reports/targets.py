@@ -40,6 +40,16 @@ async def periods(programme: str = "") -> list[tuple[date, date]]:
     return sorted(set(rows), reverse=True)
 
 
+async def current(day: date) -> tuple[str, date, date] | None:
+    """The programme and period of the targets covering `day` (the latest started first)."""
+    row = (
+        await IndicatorTarget.filter(period_start__lte=day, period_end__gte=day)
+        .order_by("-period_start", "period_end", "programme")
+        .first()
+    )
+    return None if row is None else (row.programme, row.period_start, row.period_end)
+
+
 def _clean(
     indicator: Any, programme: Any, period_start: Any, period_end: Any, target: Any, notes: Any
 ) -> dict[str, Any]:

@@ -108,7 +108,16 @@ async def _indicators_page(
 
 
 @router.get("/reports/indicators", include_in_schema=False)
-async def indicators_page(request: Request, web_user: Reader) -> HTMLResponse:
+async def indicators_page(request: Request, web_user: Reader) -> Response:
+    if not request.query_params:
+        # A first visit opens on the targets of the current period, if any were set.
+        current = await targets.current(today())
+        if current is not None:
+            programme, start, end = current
+            query = urlencode(
+                {"start": start.isoformat(), "end": end.isoformat(), "programme": programme}
+            )
+            return RedirectResponse(f"/reports/indicators?{query}", status_code=303)
     return await _indicators_page(Page(request, web_user, request.query_params))
 
 

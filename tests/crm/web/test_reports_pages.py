@@ -24,7 +24,7 @@ from crm.people.models import Lead
 from crm.reports.attribution import attribution
 from crm.reports.campaign_results import campaign_results
 from crm.reports.dimensions import Dimension
-from crm.reports.filters import ReportFilters
+from crm.reports.filters import ReportFilters, today
 from crm.reports.funnel import compare, funnel, trends
 from crm.reports.indicators import breakdowns, indicators
 from crm.reports.models import IndicatorTarget
@@ -616,3 +616,26 @@ async def test_the_region_labels_are_translated(client, make_caller, sign_in, ma
     assert "Bruxelles-Capitale" in table and "Wallonie" in table
     shown = re.sub(r'data-key="[^"]*"', "", table.split("</table>")[0])
     assert Region.BRUSSELS.value not in shown and Region.WALLONIA.value not in shown
+
+
+async def test_a_first_visit_opens_on_the_targets_of_the_current_period(client, signed_in_as):
+    user = await signed_in_as(Role.COORDINATOR)
+    plain = await client.get("/reports/indicators", follow_redirects=False)
+    assert plain.status_code == 200  # no target yet: this year so far
+    year = today().year  # the business time zone's
+    await IndicatorTarget.create(
+        indicator="financed",
+        programme="FSE+",
+        period_start=date(year, 1, 1),
+        period_end=date(year, 12, 31),
+        target=12,
+        created_by=user,
+    )
+    response = await client.get("/reports/indicators", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        f"/reports/indicators?start={year}-01-01&end={year}-12-31&programme=FSE%2B"
+    )
+    page = await client.get(response.headers["location"])
+    row = re.search(r'<tr data-indicator="financed">.*?</tr>', page.text, re.S).group(0)
+    assert ">12<" in row
