@@ -30,13 +30,16 @@ class Dimension(StrEnum):
     CAMPAIGN = "campaign"
 
 
-# Where a person came from, first touch: the event they were met at, the partner that referred
-# them, a message they sent us, or how else they were recorded. Keys: "event:<id>",
-# "partner:<id>", "sms", "telegram", "walk_in", "import", "event" / "referral" (no id known).
+# Where a person came from, first touch: the event they were met at (in person, or by texting
+# the stand's keyword or opening its Telegram link), the partner that referred them (by a
+# referral, or by its Telegram link), a message they sent us on their own, or how else they were
+# recorded. Keys: "event:<id>", "partner:<id>", "sms", "telegram", "walk_in", "import", and
+# "event" / "referral" when the event or partner is not known.
 ORIGIN_SQL = (
     "CASE"
-    " WHEN l.source = 'event' AND l.event_id IS NOT NULL THEN 'event:' || CAST(l.event_id AS TEXT)"
-    " WHEN l.source = 'referral' AND l.referring_partner_id IS NOT NULL"
+    " WHEN l.event_id IS NOT NULL AND l.source IN ('event', 'sms', 'telegram')"
+    " THEN 'event:' || CAST(l.event_id AS TEXT)"
+    " WHEN l.referring_partner_id IS NOT NULL AND l.source IN ('referral', 'sms', 'telegram')"
     " THEN 'partner:' || CAST(l.referring_partner_id AS TEXT)"
     " ELSE l.source END"
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 from crm.enums import Role
+from crm.people.models import Lead, LeadSource
 
 YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
 
@@ -299,3 +300,18 @@ async def test_attribution_brought_counts_who_was_coached_or_financed_in_the_per
         f"partner:{world.a.id}": (1, 0),
     }
     assert [r["key"] for r in report["brought"]][2] == f"partner:{world.a.id}"  # not financed
+
+
+async def test_a_keyword_texted_at_a_stand_is_the_stands_origin(client, world, coordinator):
+    # Eva texted the Midi market's keyword rather than writing on her own.
+    await Lead.filter(id=world.people["p5"].id).update(event_id=world.e1.id)
+    report = await _get(client, coordinator, "attribution", **YEAR)
+    origins = {p["name"]: p["origin"] for p in report["people"]}
+    assert origins["Eva"] == f"event:{world.e1.id}"
+    # A Telegram link of a partner is that partner's referral.
+    await Lead.filter(id=world.people["p5"].id).update(
+        event_id=None, source=LeadSource.TELEGRAM, referring_partner_id=world.a.id
+    )
+    report = await _get(client, coordinator, "attribution", **YEAR)
+    origins = {p["name"]: p["origin"] for p in report["people"]}
+    assert origins["Eva"] == f"partner:{world.a.id}"
