@@ -15,18 +15,11 @@ from datetime import date, datetime, time, timedelta
 from crm.config import settings
 from crm.demo import data as D
 from crm.outreach.models import InteractionChannel, InteractionKind
-from crm.people.models import Background, ConsentPurpose, EmploymentStatus, Gender, Stage
+from crm.people.models import PATHWAY, Background, ConsentPurpose, EmploymentStatus, Gender, Stage
 from crm.people.schemas import ConsentIn
 from crm.referrals.models import ReferralStatus
 
-FORWARD = (
-    Stage.LEAD,
-    Stage.CONTACTED,
-    Stage.INFO_SESSION,
-    Stage.APPLICATION,
-    Stage.COACHED,
-    Stage.FINANCED,
-)
+FORWARD = PATHWAY[1:]  # the steps after being reached
 CONSENT_TEXT = "demo-2025-1"
 STAFF_BY_KEY = {s.key: s for s in D.STAFF}
 # Communities whose background is a European Union country (the others with a migrant

@@ -17,6 +17,7 @@ from crm.reports.access import PEOPLE_ROLES, REPORT_ROLES, TARGET_ROLES
 from crm.reports.attribution import attribution
 from crm.reports.campaign_results import campaign_results
 from crm.reports.dimensions import Dimension, parse_dimension
+from crm.reports.export import REPORTS, export_report
 from crm.reports.filters import ReportFilters, check_filters, parse_filters
 from crm.reports.funnel import compare, funnel, trends
 from crm.reports.indicators import breakdowns, indicators
@@ -227,16 +228,8 @@ async def delete_target(actor: TargetActor, target_id: TargetId) -> Response:
 
 # -- files ----------------------------------------------------------------------------------
 
-ReportName = Literal[
-    "funnel",
-    "compare",
-    "trends",
-    "attribution",
-    "attribution_people",
-    "indicators",
-    "breakdowns",
-    "campaigns",
-]
+# The names `crm.reports.export` makes files of (listed in the OpenAPI schema).
+ReportName = Literal[REPORTS]  # type: ignore[valid-type]
 
 
 @router.get(
@@ -253,8 +246,6 @@ async def get_report_file(
     programme: Annotated[str, Query(max_length=120)] = "",
 ) -> Response:
     """Any report as a file, with the figures the JSON gives."""
-    from crm.reports.export import export_report
-
     content, filename, media_type = await export_report(
         name,
         fmt,

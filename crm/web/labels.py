@@ -10,6 +10,16 @@ def N_(message: str) -> str:  # noqa: N802 - the name pybabel looks for
     return message
 
 
+# How a person came to us (a lead's source; the origin families of the attribution too).
+_SOURCES = {
+    "event": N_("Outreach event"),
+    "referral": N_("Partner referral"),
+    "sms": N_("SMS"),
+    "telegram": N_("Telegram"),
+    "walk_in": N_("Walk-in"),
+    "import": N_("Import"),
+}
+
 LABELS: dict[str, dict[str, str]] = {
     "stage": {
         "reached": N_("Reached"),
@@ -22,14 +32,7 @@ LABELS: dict[str, dict[str, str]] = {
         "redirected": N_("Redirected to a partner"),
         "lost": N_("Lost"),
     },
-    "source": {
-        "event": N_("Outreach event"),
-        "referral": N_("Partner referral"),
-        "sms": N_("SMS"),
-        "telegram": N_("Telegram"),
-        "walk_in": N_("Walk-in"),
-        "import": N_("Import"),
-    },
+    "source": _SOURCES,
     # The languages people speak with us (the UI languages are named in their own language).
     "language": {
         "fr": N_("French"),
@@ -235,15 +238,7 @@ _REPORT_LABELS: dict[str, dict[str, str]] = {
         "campaign": N_("Campaign"),
     },
     # Where a person came from (attribution), by family.
-    "origin_kind": {
-        "event": N_("Outreach event"),
-        "referral": N_("Partner referral"),
-        "sms": N_("SMS"),
-        "telegram": N_("Telegram"),
-        "walk_in": N_("Walk-in"),
-        "import": N_("Import"),
-        "unknown": N_("Not recorded"),
-    },
+    "origin_kind": {**_SOURCES, "unknown": N_("Not recorded")},
     # The campaign results' figures.
     "campaign_measure": {
         "audience": N_("Recipients"),
