@@ -60,6 +60,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     from crm.outreach.routes import router as outreach_router
     from crm.people.dedup_routes import router as dedup_router
     from crm.people.routes import router as people_router
+    from crm.privacy.routes import router as privacy_router
     from crm.referrals.routes import router as referrals_router
     from crm.referrals.webhook_routes import router as partner_webhooks_router
     from crm.reports.routes import router as reports_router
@@ -72,6 +73,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
         auth_router,
         people_router,
         dedup_router,
+        privacy_router,
         outreach_router,
         referrals_router,
         partner_webhooks_router,

@@ -174,6 +174,8 @@ async def render_lead_page(
             if actor.sees_everything
             else [],
             "merged_from": await merge.merges_of(lead.id),
+            # Admins and coordinators answer the person's rights requests.
+            "answers_rights": actor.sees_everything,
             **await refer_context(lead, actor, refer),
             **funder_context(lead, actor, funder),
         },

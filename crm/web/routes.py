@@ -149,6 +149,7 @@ def install_web(app: FastAPI) -> None:
     from crm.web.lead_referrals import router as lead_referrals_router
     from crm.web.leads import router as leads_router
     from crm.web.partners import router as partners_router
+    from crm.web.person_data import router as person_data_router
     from crm.web.referral_link import router as referral_link_router
     from crm.web.referrals import router as referrals_router
     from crm.web.report_indicators import router as report_indicators_router
@@ -162,6 +163,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(router, include_in_schema=False)
     # Before the people pages: /leads/duplicates and /leads/merge are not /leads/{id}.
     app.include_router(duplicates_router, include_in_schema=False)
+    app.include_router(person_data_router, include_in_schema=False)
     app.include_router(leads_router, include_in_schema=False)
     app.include_router(lead_referrals_router, include_in_schema=False)
     app.include_router(exports_router, include_in_schema=False)

@@ -83,6 +83,7 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/imports/{job_id}/rows"): {A, C},
     ("GET", "/api/v1/import-presets"): {A, C},
     ("POST", "/api/v1/import-presets"): {A, C},
+    ("GET", "/api/v1/leads/{lead_id}/data"): {A, C},
     ("GET", "/api/v1/reports/funnel"): {A, C, M},
     ("GET", "/api/v1/reports/compare"): {A, C, M},
     ("GET", "/api/v1/reports/trends"): {A, C, M},

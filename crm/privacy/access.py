@@ -1,0 +1,74 @@
+"""Access and portability (GDPR Art. 15 and 20): everything the CRM holds about one person, as
+one JSON document a DPO can hand over.
+
+Nothing is listed by hand: the rows are found by walking every relation to `Lead` from the ORM's
+own registry (as the merge does), plus the plain lead-id columns the merge knows of, so a table
+added later is in the answer without code here (a test fails if one is missed). Secrets are
+never in it: the person's rows hold none (tokens, keys and password hashes belong to staff and
+partner accounts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from crm.audit import service as audit
+from crm.auth.actor import Actor
+from crm.errors import NotFound
+from crm.people.merge import PLAIN_LEAD_COLUMNS, _model, lead_relations, merged_into
+from crm.people.models import Lead
+
+FORMAT = "passerelle.person-data/1"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: _plain(value) for key, value in row.items()} for row in rows]
+
+
+async def person_data(actor: Actor, lead_id: int) -> dict[str, Any]:
+    """The person's record and every row about them, table by table; audited."""
+    lead = await Lead.get_or_none(id=lead_id)
+    if lead is None:
+        into = await merged_into(lead_id)
+        hint = f" (merged into person #{into})" if into else ""
+        raise NotFound(f"there is no person #{lead_id}{hint}", field="lead_id")
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for relation in lead_relations():
+        rows = await relation.model.filter(**{relation.column: lead_id}).order_by("id").values()
+        tables.setdefault(relation.table, []).extend(_rows(rows))
+    for (model_name, column), _rule in PLAIN_LEAD_COLUMNS.items():
+        model = _model(model_name)
+        rows = await model.filter(**{column: lead_id}).order_by("id").values()
+        table = model._meta.db_table
+        seen = {row.get("id") for row in tables.get(table, [])}
+        tables.setdefault(table, []).extend(r for r in _rows(rows) if r.get("id") not in seen)
+    person = (await Lead.filter(id=lead_id).values())[0]
+    await audit.record(
+        actor,
+        "privacy.access",
+        entity="lead",
+        entity_id=lead_id,
+        lead_id=lead_id,
+        changes={"tables": {name: len(rows) for name, rows in tables.items() if rows}},
+    )
+    return {
+        "format": FORMAT,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "person": _rows([person])[0],
+        "records": {name: rows for name, rows in sorted(tables.items()) if rows},
+    }
