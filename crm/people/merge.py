@@ -143,7 +143,7 @@ def lead_relations() -> list[Relation]:
     return out
 
 
-def _model(name: str) -> type[Model]:
+def model_named(name: str) -> type[Model]:
     for models in Tortoise.apps.values():
         if name in models:
             return models[name]
@@ -153,26 +153,28 @@ def _model(name: str) -> type[Model]:
 # --- snapshots -----------------------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, UUID | Decimal):
         return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
     return value
 
 
 async def snapshot(lead: Lead) -> dict[str, Any]:
     """Every field of the person, their segments and their current consents."""
-    data = {name: _jsonable(getattr(lead, name)) for name in Lead._meta.fields_db_projection}
+    data = {name: jsonable(getattr(lead, name)) for name in Lead._meta.fields_db_projection}
     data["segments"] = (await service.segments_of([lead.id])).get(lead.id, [])
     data["consents"] = [
         {
-            "purpose": _jsonable(c.purpose),
+            "purpose": jsonable(c.purpose),
             "granted": c.granted,
-            "source": _jsonable(c.source),
-            "recorded_at": _jsonable(c.recorded_at),
+            "source": jsonable(c.source),
+            "recorded_at": jsonable(c.recorded_at),
         }
         for c in (await service.current_consents([lead.id])).get(lead.id, [])
     ]
@@ -308,7 +310,7 @@ async def merge_leads(
                 dropped[relation.table] = dropped.get(relation.table, 0) + n_dropped
         for (model_name, column), rule in PLAIN_LEAD_COLUMNS.items():
             if rule == "move":
-                model = _model(model_name)
+                model = model_named(model_name)
                 n = await model.filter(**{column: merged.id}).update(**{column: kept.id})
                 if n:
                     moved[model._meta.db_table] = n

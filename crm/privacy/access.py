@@ -9,35 +9,20 @@ partner accounts)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.errors import NotFound
-from crm.people.merge import PLAIN_LEAD_COLUMNS, _model, lead_relations, merged_into
+from crm.people.merge import PLAIN_LEAD_COLUMNS, jsonable, lead_relations, merged_into, model_named
 from crm.people.models import Lead
 
 FORMAT = "passerelle.person-data/1"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, UUID | Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return value
-
-
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: _plain(value) for key, value in row.items()} for row in rows]
+    return [{key: jsonable(value) for key, value in row.items()} for row in rows]
 
 
 async def person_data(actor: Actor, lead_id: int) -> dict[str, Any]:
@@ -52,7 +37,7 @@ async def person_data(actor: Actor, lead_id: int) -> dict[str, Any]:
         rows = await relation.model.filter(**{relation.column: lead_id}).order_by("id").values()
         tables.setdefault(relation.table, []).extend(_rows(rows))
     for (model_name, column), _rule in PLAIN_LEAD_COLUMNS.items():
-        model = _model(model_name)
+        model = model_named(model_name)
         rows = await model.filter(**{column: lead_id}).order_by("id").values()
         table = model._meta.db_table
         seen = {row.get("id") for row in tables.get(table, [])}
