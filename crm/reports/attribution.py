@@ -24,7 +24,7 @@ from crm.reports.dimensions import (
 )
 from crm.reports.filters import Basis, ReportFilters, Sql, people_conditions, where
 from crm.reports.funnel import STAGES, _between, _period, _rows, compare
-from crm.reports.schemas import AttributedPerson, AttributionReport, CampaignTouch
+from crm.reports.schemas import AttributedPerson, AttributionReport, CampaignTouch, CompareRow
 
 PEOPLE_LIMIT = 500
 
@@ -58,12 +58,9 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def attribution(filters: ReportFilters, *, with_people: bool) -> AttributionReport:
-    """Which outreach brought the people coached or financed in the period (their origins),
-    which sources bring the people who go furthest (the people reached in the period, by
-    origin), the campaigns that touched the coached and financed before they got there, and
-    — for roles that may see names — the people themselves. The basis filter is not used:
-    each view has its own."""
+async def brought_by_origin(filters: ReportFilters) -> list[CompareRow]:
+    """Which outreach brought the people coached or financed in the period: their origins,
+    with how many were coached and financed in it, most financed first."""
     activity = await compare(replace(filters, basis=Basis.ACTIVITY), Dimension.ORIGIN)
     brought = [
         r
@@ -72,6 +69,16 @@ async def attribution(filters: ReportFilters, *, with_people: bool) -> Attributi
     ]
     brought.sort(key=lambda r: (-r.stages[Stage.FINANCED.value], -r.stages[Stage.COACHED.value],
                                 r.label))  # fmt: skip
+    return brought
+
+
+async def attribution(filters: ReportFilters, *, with_people: bool) -> AttributionReport:
+    """Which outreach brought the people coached or financed in the period (their origins),
+    which sources bring the people who go furthest (the people reached in the period, by
+    origin), the campaigns that touched the coached and financed before they got there, and
+    — for roles that may see names — the people themselves. The basis filter is not used:
+    each view has its own."""
+    brought = await brought_by_origin(filters)
     cohort = await compare(replace(filters, basis=Basis.COHORT), Dimension.ORIGIN)
     rows = [*cohort.rows, *([cohort.others] if cohort.others else [])]
     p = Sql()

@@ -15,7 +15,7 @@ from crm.config import settings
 from crm.errors import DomainError
 from crm.reports import targets
 from crm.reports.access import TARGET_ROLES
-from crm.reports.attribution import attribution
+from crm.reports.attribution import brought_by_origin
 from crm.reports.filters import ReportFilters, today
 from crm.reports.funnel import funnel
 from crm.reports.indicators import POPULATIONS, breakdowns, indicators
@@ -183,7 +183,8 @@ async def funder_report(request: Request, web_user: Reader) -> HTMLResponse:
     context = await _indicator_context(page, filters)
     if filters is not None and not page.errors:
         report = await funnel(filters)
-        brought = (await attribution(filters, with_people=False)).brought
+        # Only the first view of the attribution (no cohort comparison, no people, no touches).
+        brought = await brought_by_origin(filters)
         labels = source_labels(page, brought)
         context.update(
             report=report,
