@@ -30,6 +30,7 @@ MODEL_MODULES = [
     "crm.audit.models",
     "crm.transfer.models",
     "crm.reports.models",
+    "crm.privacy.models",
     "channels.models",
     "campaigns.models",
 ]

@@ -66,3 +66,18 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class LoginThrottle(Model):
+    # Failed sign-ins counted per key, shared by every web process through the database:
+    # "account:<email>" locks one account, "address:<ip>" slows one source. A success on an
+    # account clears its key.
+
+    key = fields.CharField(max_length=300, primary_key=True)
+    failures = fields.IntField(default=0)
+    window_started_at = fields.DatetimeField()
+    last_failure_at = fields.DatetimeField(null=True)
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "login_throttle"

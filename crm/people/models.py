@@ -123,6 +123,14 @@ class Lead(Model):
     notes = fields.TextField(null=True)
     follow_up_on = fields.DateField(null=True)
     last_contacted_at = fields.DatetimeField(null=True)
+    # Retention (crm.privacy.retention): flagged when nothing happened with the person for
+    # RETENTION_INACTIVE_MONTHS, anonymised after the warning period unless kept until a date
+    # (with the reason) or active again. `anonymised_at` marks an erased record: identifiers
+    # and free text gone, the facts the statistics need kept.
+    inactive_flagged_at = fields.DatetimeField(null=True)
+    keep_until = fields.DateField(null=True)
+    keep_reason = fields.CharField(max_length=200, null=True)
+    anonymised_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
