@@ -11,8 +11,9 @@ from typing import Any
 from campaigns.models import Campaign
 from campaigns.stats import campaign_stats
 from channels.sql import rows
+from crm.db import Sql
 from crm.reports.dimensions import CampaignHooks, register_campaigns
-from crm.reports.filters import ReportFilters, Sql
+from crm.reports.filters import ReportFilters
 from crm.reports.schemas import CampaignResult
 
 # Every person a campaign wrote to (queued, sent or not), once per campaign.

@@ -27,6 +27,7 @@ from channels.schemas import (
 )
 from crm.auth.deps import FieldActor, StaffActor
 from crm.people.service import get_visible_lead
+from crm.privacy.view_audit import record_view
 from crm.schemas import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
@@ -51,6 +52,7 @@ def _message(row: OutboxMessage, status_code: int) -> JSONResponse:
 async def list_messages(lead_id: LeadId, actor: StaffActor, page: PageOf) -> Page[MessageOut]:
     """Every message in and out, newest first. `id` is `out-<n>` or `in-<n>`."""
     lead = await get_visible_lead(actor, lead_id)
+    await record_view(actor, lead.id, "messages")
     items, total = await service.list_messages(lead.id, limit=page.limit, offset=page.offset)
     return Page(items=items, total=total)
 

@@ -30,6 +30,7 @@ from crm.enums import STAFF_ROLES
 from crm.errors import NotFound
 from crm.people.models import Lead
 from crm.people.service import get_visible_lead
+from crm.privacy.view_audit import record_view
 from crm.web.csrf import checked_form
 from crm.web.render import PageError, page_count, page_number, paging, render
 from crm.web.session import WebUser, require_user
@@ -184,7 +185,9 @@ async def _thread(
 @router.get("/inbox/{lead_id}", include_in_schema=False)
 async def thread(request: Request, lead_id: str, web_user: SignedIn) -> HTMLResponse:
     _staff(web_user)
-    return await _thread(request, web_user, await _visible(web_user, lead_id))
+    lead = await _visible(web_user, lead_id)
+    await record_view(web_user.actor, lead.id, "inbox")
+    return await _thread(request, web_user, lead)
 
 
 @router.post("/inbox/{lead_id}/reply", include_in_schema=False)

@@ -14,6 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from crm import __version__, db
 from crm.errors import install_error_handlers
+from crm.security import install_security
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,16 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from campaigns.runner import install as campaign_runs
         from channels.runtime import start_channels, stop_channels
+        from crm.privacy.retention import install as privacy_jobs
         from crm.referrals.jobs import install as referral_jobs
         from crm.transfer.import_jobs import install as import_jobs
 
         await db.init_db(database_url)
         try:
             await start_channels(
-                app, run_worker=run_worker, plugins=[campaign_runs, referral_jobs, import_jobs]
+                app,
+                run_worker=run_worker,
+                plugins=[campaign_runs, referral_jobs, import_jobs, privacy_jobs],
             )
             try:
                 yield
@@ -60,6 +64,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     from crm.outreach.routes import router as outreach_router
     from crm.people.dedup_routes import router as dedup_router
     from crm.people.routes import router as people_router
+    from crm.privacy.register_routes import router as privacy_register_router
     from crm.privacy.routes import router as privacy_router
     from crm.referrals.routes import router as referrals_router
     from crm.referrals.webhook_routes import router as partner_webhooks_router
@@ -74,6 +79,7 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
         people_router,
         dedup_router,
         privacy_router,
+        privacy_register_router,
         outreach_router,
         referrals_router,
         partner_webhooks_router,
@@ -103,4 +109,5 @@ def create_app(*, database_url: str | None = None, run_worker: bool = False) -> 
     )
     install_web(app)
     app.include_router(campaign_pages)
+    install_security(app)  # last: around everything (client address, headers, body limit)
     return app

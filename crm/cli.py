@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--forwarded-allow-ips",
         default=None,
         metavar="IPS",
-        help="proxies whose X-Forwarded-* headers are trusted (uvicorn's default: 127.0.0.1)",
+        help="proxies whose X-Forwarded-* headers are trusted (default: TRUSTED_PROXIES, "
+        "else uvicorn's 127.0.0.1)",
     )
     serve.set_defaults(handler=_cmd_serve)
 
@@ -202,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(a repair: they are kept with every stage change)",
     )
     reports_rebuild.set_defaults(handler=_cmd_reports_rebuild)
+
+    privacy = commands.add_parser("privacy", help="retention rules and rights requests")
+    privacy_commands = privacy.add_subparsers(
+        dest="privacy_command", metavar="ACTION", required=True
+    )
+    privacy_retention = privacy_commands.add_parser(
+        "retention",
+        help="apply the retention rules now (the worker does it every hour): flag inactive "
+        "people, anonymise those whose warning period ended, purge old copies, withdraw "
+        "stories whose consent ended, remind rights requests near their deadline",
+    )
+    privacy_retention.set_defaults(handler=_cmd_privacy_retention)
 
     # `import leads` and `export leads` (CONTRACT §2) arrive with the import/export issue.
     _add_export_commands(commands)
@@ -375,6 +388,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         from channels.dispatcher import Dispatcher
         from channels.registry import build_channels
         from channels.worker import Worker
+        from crm.privacy.retention import install as privacy_jobs
         from crm.referrals.jobs import deliver_webhooks, expire_referrals
         from crm.referrals.jobs import install as referral_jobs
         from crm.transfer.import_jobs import install as import_jobs
@@ -397,9 +411,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
             if early_stop:
                 stop.set()
-            await Worker(channels, plugins=[campaign_runs, referral_jobs, import_jobs]).run_until(
-                stop
-            )
+            await Worker(
+                channels, plugins=[campaign_runs, referral_jobs, import_jobs, privacy_jobs]
+            ).run_until(stop)
         finally:
             await channels.close()
 
@@ -470,8 +484,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "proxy_headers": True,
         "log_level": level,
     }
-    if args.forwarded_allow_ips:
-        options["forwarded_allow_ips"] = args.forwarded_allow_ips
+    # One setting for the proxies: uvicorn believes X-Forwarded-* from those the app trusts.
+    trusted = args.forwarded_allow_ips or settings.TRUSTED_PROXIES
+    if trusted:
+        options["forwarded_allow_ips"] = trusted
     if args.workers > 1:
         uvicorn.run("crm.app:create_app", factory=True, workers=args.workers, **options)
     else:
@@ -609,6 +625,16 @@ def _cmd_reports_rebuild(args: argparse.Namespace) -> int:
         changed = await pathway.rebuild()
         total = await Lead.all().count()
         print(f"pathway milestones rebuilt from the stage log: {changed} of {total} people changed")
+
+    return _run(_with_db(work))
+
+
+def _cmd_privacy_retention(args: argparse.Namespace) -> int:
+    async def work() -> None:
+        from crm.privacy.retention import run_retention
+
+        run = await run_retention()
+        print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in run.as_dict().items()))
 
     return _run(_with_db(work))
 

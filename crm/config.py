@@ -113,6 +113,45 @@ class Settings(BaseSettings):
     IMPORT_MAX_ROWS: int = Field(default=50_000, ge=1)
     IMPORT_MAX_BYTES: int = Field(default=25 * 1024 * 1024, ge=1024)
 
+    # Privacy: who answers for the data (the Art. 30 register names them), and how long each
+    # kind of data is kept (crm.privacy.retention runs daily in the worker).
+    DPO_CONTACT: str | None = None  # the data protection officer or privacy contact
+    PRIVACY_REQUEST_REMINDER_DAYS: int = Field(default=7, ge=1, le=30)  # before a request is due
+    # A person with no activity for this many months is flagged, then anonymised after the
+    # warning period unless they are active again or kept (with a reason) until a date.
+    RETENTION_INACTIVE_MONTHS: int = Field(default=24, ge=1, le=240)
+    RETENTION_WARNING_DAYS: int = Field(default=30, ge=1, le=365)
+    # The raw rows of import reports and the bodies of partner webhooks already delivered
+    # (copies of what the person's record holds), and the field app's sync receipts.
+    RETENTION_IMPORT_ROWS_DAYS: int = Field(default=90, ge=1, le=3650)
+    RETENTION_WEBHOOK_PAYLOAD_DAYS: int = Field(default=90, ge=1, le=3650)
+    RETENTION_SYNC_RECEIPT_DAYS: int = Field(default=90, ge=1, le=3650)
+
+    # Security: sign-in throttling (web login and POST /api/v1/auth/token, counted in the
+    # database so every process shares them), the request size limit, and the proxies whose
+    # X-Forwarded-For is believed (comma-separated IPs or networks; empty = the socket's peer).
+    LOGIN_MAX_FAILURES: int = Field(default=5, ge=1, le=100)  # per account in the window
+    LOGIN_ADDRESS_MAX_FAILURES: int = Field(default=20, ge=1, le=10_000)  # per address
+    LOGIN_WINDOW_MINUTES: int = Field(default=15, ge=1, le=1440)
+    LOGIN_LOCK_MINUTES: int = Field(default=15, ge=1, le=1440)  # doubles on each repeat, max 24 h
+    MAX_REQUEST_BYTES: int = Field(default=2 * 1024 * 1024, ge=1024)  # imports: IMPORT_MAX_BYTES
+    TRUSTED_PROXIES: str = ""
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        import ipaddress
+
+        entries = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {entry!r} is not an IP address or network (10.0.0.0/8)"
+                ) from None
+        return ",".join(entries)
+
     @field_validator("QUIET_HOURS")
     @classmethod
     def _check_quiet_hours(cls, value: str) -> str:

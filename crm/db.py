@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 import tortoise.backends.sqlite.executor  # noqa: F401  (registers its adapters; ours below win)
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 from tortoise.fields import DatetimeField
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -53,6 +55,8 @@ sqlite3.register_adapter(datetime, _utc_text)
 # Applied to every SQLite connection unless the URL says otherwise: wait for a lock instead of
 # failing at once when the worker and the web app write together.
 _SQLITE_DEFAULT_PRAGMAS = {"busy_timeout": "10000", "synchronous": "NORMAL"}
+# PostgreSQL: how long to wait for a new connection before giving up (asyncpg's default: 60 s).
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def _with_query(url: str, extra: dict[str, str], *, override: bool = False) -> str:
@@ -94,6 +98,9 @@ def _connection(url: str) -> str | dict[str, Any]:
     credentials.setdefault("maxsize", 10)
     if config["engine"].endswith("asyncpg"):
         credentials["reset"] = _release_connection
+        # asyncpg waits 60 s for a connection by default: with the server unreachable, a
+        # request (or /healthz) would hang that long before it could answer 503.
+        credentials.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
     return config
 
 
@@ -130,6 +137,17 @@ def is_postgres(connection: Any = None) -> bool:
     return (connection or connections.get("default")).capabilities.dialect == "postgres"
 
 
+class Sql:
+    """A statement's parameters, written with PostgreSQL's `$n` (see numbered_sql)."""
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+
 def numbered_sql(text: str, connection: Any = None) -> str:
     """A statement written with PostgreSQL's `$1, $2…` parameters, for either engine (SQLite
     reads the same numbers as `?1, ?2…`)."""
@@ -149,10 +167,90 @@ async def close_db() -> None:
 async def ping() -> bool:
     try:
         await connections.get("default").execute_query("SELECT 1")
-    except Exception:  # noqa: BLE001 - health check reports any failure as "down"
-        log.exception("database ping failed")
+    except Exception as exc:  # noqa: BLE001 - health check reports any failure as "down"
+        if is_unavailable(exc):  # expected while the server restarts: one line, no traceback
+            log.warning("database ping failed: %s", describe_unavailable(exc))
+        else:
+            log.exception("database ping failed")
         return False
     return True
+
+
+# ---- the database down or restarting -------------------------------------------------------
+
+# What asyncpg raises when the server cannot be used right now, whatever the query: not
+# reachable (08xxx), shutting down or starting up (57P01-57P03), out of connection slots; and
+# its "internal client error" of a connection whose server ended it in the middle of a
+# statement ("cannot switch to state 12; another operation is in progress", seen during
+# `pg_ctl restart -m fast`): another connection does the same statement fine.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
+)
+# The exception types to hand to `is_unavailable` (for exception handlers that dispatch on
+# the type): the ones above, asyncpg's "connection is closed" and socket errors.
+UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
+    *_UNAVAILABLE,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database server cannot be reached or used
+    right now: down, restarting, refusing connections. Such a failure is nobody's bug and
+    goes away by itself: callers answer 503 or wait and try again. A socket error counts only
+    when it was raised inside the database driver (an HTTP call to a provider fails with
+    socket errors too)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
+            return True  # "connection is closed", "pool is closed"
+        if isinstance(current, OSError) and _raised_in_driver(current):
+            return True  # refused, reset, unreachable, connect timeout
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("asyncpg.", "tortoise.backends.")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def describe_unavailable(exc: BaseException) -> str:
+    """One line for the logs: the exception's type and message, without a traceback."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class _OneLineWhenUnavailable(logging.Filter):
+    """asyncpg's pool keeps reconnecting on its own while the server is down, and logs a
+    20-line traceback each time ("Failed to restore the pool connection floor"): one line
+    with the reason says as much."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and is_unavailable(exc):
+            record.msg = f"{record.getMessage()} ({describe_unavailable(exc)})"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLineWhenUnavailable())
 
 
 class MigrationIntegrityError(RuntimeError):

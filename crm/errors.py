@@ -9,8 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import ValidationError as ModelValidationError
+
+from crm.db import UNAVAILABLE_TYPES, describe_unavailable, is_unavailable
 
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait while the database is unavailable (a restart takes a few).
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -64,6 +70,23 @@ def install_error_handlers(app: FastAPI) -> None:
             errors.append({"field": _field_name(loc), "msg": msg, "loc": list(loc)})
         return JSONResponse({"detail": errors}, status_code=422)
 
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is down or restarting: nothing was done, and the caller (a browser, a
+        # partner's system, Twilio, which retries anything but a 2xx) should try again in a
+        # moment. A 500 would read as a bug. Any other error of these types is re-raised and
+        # stays a 500.
+        if not is_unavailable(exc):
+            raise exc
+        log.warning("database unavailable: %s", describe_unavailable(exc))
+        return JSONResponse(
+            {"detail": "the database is unavailable, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    for kind in UNAVAILABLE_TYPES:
+        app.add_exception_handler(kind, _database_unavailable)
+
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         # A concurrent write beat this one to a unique value; nothing was stored.
@@ -71,4 +94,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "conflicts with an existing record (a unique value is already used)"},
             status_code=409,
+        )
+
+    @app.exception_handler(ModelValidationError)
+    async def _model_validation(_: Request, exc: ModelValidationError) -> JSONResponse:
+        # A value the model's field refuses (too long for its column…) that no schema caught
+        # first, in a filter or a write: bad input, not a server error. Tortoise says
+        # "<field>: <problem>".
+        field, _, msg = str(exc).partition(": ")
+        if not msg:
+            field, msg = "body", str(exc)
+        return JSONResponse(
+            {"detail": [{"field": field, "msg": msg, "loc": [field]}]}, status_code=422
         )

@@ -36,6 +36,10 @@ from crm.people.models import (
     LeadStageChange,
 )
 from crm.people.schemas import ConsentIn, LeadCreate, LeadUpdate
+from crm.privacy import requests as privacy_requests
+from crm.privacy.models import RequestChannel, RequestKind
+from crm.privacy.objection import object_to_marketing
+from crm.privacy.schemas import MARKETING_PURPOSES, RightsRequestIn
 from crm.referrals import service as referrals
 from crm.referrals.models import (
     PartnerOrganisation,
@@ -347,6 +351,42 @@ class Writer:
             )
             self.counts["targets"] += 1
 
+    async def rights_requests(self, now: datetime) -> None:
+        """A DPO's register as it looks on an ordinary week: an access request due within a week,
+        an objection answered, and an erasure request received by letter, not yet matched to
+        a person."""
+        coordinator = self.actors["coordinator"]
+        people = await Lead.all().order_by("id").limit(2).values_list("id", flat=True)
+        access = RightsRequestIn(
+            kind=RequestKind.ACCESS,
+            received_via=RequestChannel.EMAIL,
+            lead_id=people[0],
+            received_at=now - timedelta(days=26),
+            identity_checked=True,
+        )
+        await privacy_requests.create_request(coordinator, access)
+        objection = await privacy_requests.create_request(
+            coordinator,
+            RightsRequestIn(
+                kind=RequestKind.OBJECTION,
+                received_via=RequestChannel.SMS,
+                lead_id=people[1],
+                received_at=now - timedelta(days=6),
+                identity_checked=True,
+            ),
+        )
+        await object_to_marketing(
+            coordinator, people[1], MARKETING_PURPOSES, request_id=objection.id
+        )
+        erasure = RightsRequestIn(
+            kind=RequestKind.ERASURE,
+            received_via=RequestChannel.LETTER,
+            received_at=now - timedelta(days=2),
+            requester="Signed letter from a former participant (name in the letter)",
+        )
+        await privacy_requests.create_request(coordinator, erasure)
+        self.counts["rights_requests"] = 3
+
     async def backdate(self) -> None:
         for lead_id, at in self.lead_created.items():
             await Lead.filter(id=lead_id).update(created_at=at)
@@ -428,6 +468,9 @@ async def load_demo() -> dict[str, int]:
         writer.counts["consents"] = await ConsentRecord.all().count()
         writer.counts["stage_changes"] = await LeadStageChange.all().count()
         await writer.backdate()
+        # After the backdating, so that the objection's withdrawals stay the latest entries.
+        await writer.rights_requests(now)
+        writer.counts["consents"] = await ConsentRecord.all().count()
     keys = (
         "users",
         "partners",
@@ -439,5 +482,6 @@ async def load_demo() -> dict[str, int]:
         "consents",
         "stage_changes",
         "targets",
+        "rights_requests",
     )
     return {k: writer.counts.get(k, 0) for k in keys}

@@ -26,6 +26,7 @@ from crm.people.schemas import (
 )
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
+from crm.privacy.view_audit import record_view
 from crm.schemas import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
@@ -149,6 +150,7 @@ async def get_lead(lead_id: LeadId, actor: AnyActor) -> LeadOut:
         if kept is not None:
             raise NotFound(f"person {lead_id} was merged into {kept}", field="id") from None
         raise
+    await record_view(actor, lead.id, "api")
     if actor.is_partner:
         # A partner reads only what its referrals carry: never stage, segments, consents,
         # notes or anything else we know about the person.
@@ -185,6 +187,7 @@ async def lead_timeline(
     lead_id: LeadId, actor: StaffActor, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[TimelineItem]:
     lead = await service.get_visible_lead(actor, lead_id)
+    await record_view(actor, lead.id, "timeline")
     items = await timeline(lead, actor)
     return Page(items=items[page.offset : page.offset + page.limit], total=len(items))
 

@@ -18,7 +18,7 @@ from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.auth.models import User
 from crm.enums import Role
-from crm.errors import InvalidInput, NotFound
+from crm.errors import Conflict, InvalidInput, NotFound
 from crm.outreach.models import Interaction, OutreachEvent
 from crm.people import pathway
 from crm.people.models import (
@@ -325,6 +325,9 @@ async def segments_of(lead_ids: Iterable[int]) -> dict[int, list[str]]:
 
 
 async def update_lead(lead: Lead, data: LeadUpdate, *, actor: Actor) -> Lead:
+    if lead.anonymised_at is not None:
+        # An erased record is never filled in again: a person who comes back is a new record.
+        raise Conflict(f"person #{lead.id} was erased and cannot be changed")
     raw = data.model_dump(exclude_unset=True)
     if "first_name" in raw and raw["first_name"] is None:
         raise InvalidInput("cannot be empty", field="first_name")

@@ -46,7 +46,9 @@ CREATED = "referral.created"
 STATUS_CHANGED = "referral.status_changed"
 EXPIRING = "referral.expiring"
 EXPIRED = "referral.expired"
-EVENTS = (CREATED, STATUS_CHANGED, EXPIRING, EXPIRED)
+# The person of the referral was erased here (GDPR Art. 19): erase your copy too.
+ERASED = "referral.erased"
+EVENTS = (CREATED, STATUS_CHANGED, EXPIRING, EXPIRED, ERASED)
 SIGNATURE_PREFIX = "sha256="
 ENDPOINT_DISABLED = "endpoint disabled"
 ENDPOINT_REMOVED = "endpoint removed"

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.db import Sql
 from crm.people.models import Stage
 from crm.reports.dimensions import (
     ORIGIN_SQL,
@@ -22,7 +23,7 @@ from crm.reports.dimensions import (
     origin_kind,
     origin_labels,
 )
-from crm.reports.filters import Basis, ReportFilters, Sql, people_conditions, where
+from crm.reports.filters import Basis, ReportFilters, people_conditions, where
 from crm.reports.funnel import STAGES, _between, _period, _rows, compare
 from crm.reports.schemas import AttributedPerson, AttributionReport, CampaignTouch, CompareRow
 

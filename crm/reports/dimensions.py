@@ -12,8 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from crm.db import Sql
 from crm.errors import InvalidInput
-from crm.reports.filters import Sql
 
 
 class Dimension(StrEnum):

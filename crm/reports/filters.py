@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from crm.config import settings
+from crm.db import Sql
 from crm.enums import Language
 from crm.errors import InvalidInput
 from crm.geo import Region
@@ -205,17 +206,6 @@ async def check_filters(filters: ReportFilters) -> None:
 
 
 # -- SQL ------------------------------------------------------------------------------------
-
-
-class Sql:
-    """A statement's parameters, written with PostgreSQL's `$n` (see crm.db.numbered_sql)."""
-
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}"
 
 
 def people_conditions(filters: ReportFilters, p: Sql) -> list[str]:

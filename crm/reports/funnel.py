@@ -15,11 +15,11 @@ from typing import Any
 from tortoise import connections
 
 from crm.config import settings
-from crm.db import is_postgres, numbered_sql
+from crm.db import Sql, is_postgres, numbered_sql
 from crm.people.models import PATHWAY, Stage
 from crm.people.pathway import MILESTONES
 from crm.reports.dimensions import Dimension, grouping, labels
-from crm.reports.filters import Basis, ReportFilters, Sql, people_conditions, where
+from crm.reports.filters import Basis, ReportFilters, people_conditions, where
 from crm.reports.schemas import (
     CompareReport,
     CompareRow,

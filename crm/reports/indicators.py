@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm.db import is_postgres
+from crm.db import Sql, is_postgres
 from crm.people.models import Background, EmploymentStatus, Gender
-from crm.reports.filters import ReportFilters, Sql, people_conditions, where
+from crm.reports.filters import ReportFilters, people_conditions, where
 from crm.reports.funnel import _between, _period, _rows
 from crm.reports.models import Indicator, IndicatorTarget
 from crm.reports.schemas import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -20,6 +20,7 @@ from crm.transfer.reader import FileTooLarge, check_size
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _CHUNK = 1024 * 1024
 # Room for the multipart envelope and the other form fields around the file.
 _FORM_OVERHEAD = 64 * 1024
@@ -109,14 +110,14 @@ async def list_imports(
 
 
 @router.get("/imports/{job_id}", summary="An import: status, progress and counts")
-async def get_import(actor: ManagerActor, job_id: int) -> dict[str, Any]:
+async def get_import(actor: ManagerActor, job_id: JobId) -> dict[str, Any]:
     return jsonable_encoder(imports.job_out(await imports.get_job(job_id)))
 
 
 @router.get("/imports/{job_id}/rows", summary="An import's row report")
 async def import_rows(
     actor: ManagerActor,
-    job_id: int,
+    job_id: JobId,
     outcome: ImportRowOutcome | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

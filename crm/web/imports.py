@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from crm.audit import service as audit
 from crm.auth.deps import MANAGERS
 from crm.config import settings
 from crm.enums import Language
@@ -275,7 +276,8 @@ async def run_for_real(request: Request, job_id: str, web_user: SignedIn) -> Res
     _manager(web_user)
     job = await _job(job_id)
     await checked_form(request)
-    if not job.dry_run or job.status != ImportStatus.DONE:
+    # A dry run's file is deleted after RETENTION_IMPORT_ROWS_DAYS: it must be uploaded again.
+    if not job.dry_run or job.status != ImportStatus.DONE or not job.content:
         return _redirect(f"/imports/{job.id}")
     if (later := await imports.later_import(job)) is not None:
         return _redirect(f"/imports/{later.id}")  # already imported (a second click)
@@ -293,12 +295,22 @@ async def refused_csv(request: Request, job_id: str, web_user: SignedIn) -> Resp
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     columns = [t for t in TARGETS if t in job.mapping.values()]
     writer.writerow(["row", "field", "reason", *columns])
+    rows = 0
     async for r in imports.refused_reports(job):
         values = r.values or {}
         writer.writerow(
             [r.row_number, safe_cell(r.field), safe_cell(r.message)]
             + [safe_cell(values.get(c)) for c in columns]
         )
+        rows += 1
+    # The refused rows hold people's details as typed: taking them out is an export.
+    await audit.record(
+        web_user.actor,
+        "export.import_refused",
+        entity="import_job",
+        entity_id=job.id,
+        changes={"format": "csv", "rows": rows},
+    )
     name = job.filename.rsplit(".", 1)[0] + "-refused.csv"
     return Response(
         "\ufeff" + out.getvalue(),

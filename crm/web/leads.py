@@ -23,6 +23,8 @@ from crm.people.schemas import LeadUpdate
 from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
+from crm.privacy.models import RightsRequest
+from crm.privacy.view_audit import record_view
 from crm.referrals.models import PartnerOrganisation
 from crm.web.csrf import checked_form
 from crm.web.lead_referrals import ReferForm, refer_context
@@ -125,6 +127,7 @@ async def lead_page(request: Request, lead_id: str, web_user: SignedIn) -> HTMLR
         if kept is not None:
             return RedirectResponse(f"/leads/{kept}", status_code=303)  # type: ignore[return-value]
         raise PageError(404) from None
+    await record_view(actor, lead.id, "page")
     return await render_lead_page(request, lead, web_user)
 
 
@@ -176,6 +179,9 @@ async def render_lead_page(
             "merged_from": await merge.merges_of(lead.id),
             # Admins and coordinators answer the person's rights requests.
             "answers_rights": actor.sees_everything,
+            "rights_requests": await RightsRequest.filter(lead_id=lead.id).order_by("-received_at")
+            if actor.sees_everything
+            else [],
             **await refer_context(lead, actor, refer),
             **funder_context(lead, actor, funder),
         },

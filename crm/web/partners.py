@@ -19,6 +19,7 @@ from crm.config import settings
 from crm.enums import Language
 from crm.errors import DomainError
 from crm.people import consent_texts
+from crm.privacy.view_audit import record_view
 from crm.referrals import service
 from crm.referrals.models import ReferralPurpose, ReferralStatus
 from crm.referrals.schemas import ReferralCreate
@@ -298,6 +299,8 @@ async def referral_page(
     request: Request, referral_id: str, web_user: PartnerUser, existing: str | None = None
 ) -> HTMLResponse:
     referral = await visible_referral(web_user.actor, referral_id)
+    lead_id: int = referral.lead_id  # type: ignore[attr-defined]
+    await record_view(web_user.actor, lead_id, "partner_portal")
     context = await detail_context(referral, web_user.actor)
     return render(
         request,

@@ -15,6 +15,7 @@ from tortoise.expressions import Q
 
 from crm.config import settings
 from crm.enums import Role
+from crm.privacy.view_audit import record_view
 from crm.referrals import service
 from crm.referrals.models import PartnerOrganisation, Referral, ReferralStatus
 from crm.web.csrf import checked_form
@@ -121,7 +122,9 @@ async def _page(
 
 @router.get("/referrals/{referral_id}", include_in_schema=False)
 async def referral_page(request: Request, referral_id: str, web_user: Handler) -> HTMLResponse:
-    return await _page(request, web_user, await visible_referral(web_user.actor, referral_id))
+    referral = await visible_referral(web_user.actor, referral_id)
+    await record_view(web_user.actor, referral.lead_id, "referral")  # type: ignore[attr-defined]
+    return await _page(request, web_user, referral)
 
 
 @router.post("/referrals/{referral_id}/status", include_in_schema=False)

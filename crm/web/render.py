@@ -19,18 +19,8 @@ from crm.web.session import ui_language
 
 STATIC_DIR = Path(crm.__file__).resolve().parent / "static"
 
-# Pages are personal data: never cached by the browser or a proxy, never framed, and no
-# script or style from anywhere but this site.
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
+# The security headers (no-store, CSP, no framing…) are added to every answer, pages included,
+# by crm.security.SecurityHeadersMiddleware: one source for all of them.
 
 
 def _static_versions() -> dict[str, str]:
@@ -62,6 +52,7 @@ def render(
     context: dict[str, Any] | None = None,
     *,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     language = ui_language(request)
     i18n: WebI18n = request.app.state.web_i18n
@@ -84,7 +75,7 @@ def render(
         **(context or {}),
     }
     html = i18n.environment(language).get_template(template).render(page)
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def render_error(request: Request, status_code: int) -> HTMLResponse:

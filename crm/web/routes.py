@@ -8,9 +8,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from crm.auth.models import User
-from crm.auth.service import authenticate
+from crm.auth.service import sign_in
+from crm.auth.throttle import Refusal
 from crm.config import settings
 from crm.enums import Role
+from crm.security import client_address
 from crm.web.csrf import CsrfRefused, checked_form
 from crm.web.i18n import DEFAULT_LANGUAGE, is_ui_language
 from crm.web.render import PageError, install_renderer, render, render_error
@@ -58,7 +60,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:  # 
     return render(
         request,
         "auth/login.html",
-        {"email": "", "error": False, "next": target if target != "/" else ""},
+        {"email": "", "error": False, "locked_minutes": 0, "next": target if target != "/" else ""},
     )
 
 
@@ -68,13 +70,36 @@ async def login(request: Request) -> Response:
     email = str(form.get("email") or "").strip()[:_MAX_EMAIL]
     password = str(form.get("password") or "")[:_MAX_PASSWORD]
     target = safe_next(form.get("next"))
-    # One answer for an unknown e-mail, a wrong password or an inactive account.
-    user = await authenticate(email, password) if email and password else None
+    # One answer for an unknown e-mail, a wrong password or an inactive account; and while the
+    # account or this address is locked, one answer whatever the password.
+    user = (
+        await sign_in(email, password, address=client_address(request))
+        if email and password
+        else None
+    )
+    if isinstance(user, Refusal):
+        return render(
+            request,
+            "auth/login.html",
+            {
+                "email": email,
+                "error": False,
+                "locked_minutes": user.minutes,
+                "next": target if target != "/" else "",
+            },
+            status_code=429,
+            headers={"Retry-After": str(user.retry_after)},
+        )
     if user is None:
         return render(
             request,
             "auth/login.html",
-            {"email": email, "error": True, "next": target if target != "/" else ""},
+            {
+                "email": email,
+                "error": True,
+                "locked_minutes": 0,
+                "next": target if target != "/" else "",
+            },
         )
     language = user.ui_language if is_ui_language(user.ui_language) else DEFAULT_LANGUAGE
     chosen = request.session.get(LANGUAGE_KEY)
@@ -150,6 +175,8 @@ def install_web(app: FastAPI) -> None:
     from crm.web.leads import router as leads_router
     from crm.web.partners import router as partners_router
     from crm.web.person_data import router as person_data_router
+    from crm.web.privacy import router as privacy_router
+    from crm.web.privacy_register import router as privacy_register_router
     from crm.web.referral_link import router as referral_link_router
     from crm.web.referrals import router as referrals_router
     from crm.web.report_indicators import router as report_indicators_router
@@ -173,4 +200,6 @@ def install_web(app: FastAPI) -> None:
     app.include_router(partners_router, include_in_schema=False)
     app.include_router(referral_link_router, include_in_schema=False)
     app.include_router(reports_router, include_in_schema=False)
+    app.include_router(privacy_register_router, include_in_schema=False)
+    app.include_router(privacy_router, include_in_schema=False)
     app.include_router(report_indicators_router, include_in_schema=False)

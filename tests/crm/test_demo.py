@@ -18,6 +18,7 @@ from crm.geo import Region
 from crm.outreach.models import EventKind, Interaction, OutreachEvent
 from crm.people import duplicates
 from crm.people.models import ConsentPurpose, ConsentRecord, Lead, LeadStageChange, Stage
+from crm.privacy.models import RightsRequest
 from crm.referrals.models import PartnerOrganisation, Referral, ReferralStatus
 from crm.reports.models import IndicatorTarget
 from crm.stories.models import SuccessStory
@@ -191,3 +192,11 @@ def test_demo_plan_does_not_depend_on_the_day_or_hour():
     assert early == late
     assert len(early) == 300
     assert len({(p[0], p[1]) for p in early}) > 200  # varied names, not a handful repeated
+
+
+async def test_the_demo_register_has_a_request_of_each_state(app):
+    counts = await load_demo()
+    assert counts["rights_requests"] == await RightsRequest.all().count() == 3
+    statuses = sorted(await RightsRequest.all().values_list("status", flat=True))
+    assert statuses == ["done", "open", "open"]
+    assert await RightsRequest.filter(lead_id__isnull=True).count() == 1

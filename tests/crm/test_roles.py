@@ -1,5 +1,6 @@
 """The role matrix, generated from the app's own route list: a new API route without an entry
-here, or without a role check, fails the suite."""
+here, or without a role check, fails the suite. The pages have theirs, built the same way, in
+tests/security/test_page_roles.py."""
 
 from __future__ import annotations
 
@@ -84,6 +85,17 @@ EXPECTED: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/import-presets"): {A, C},
     ("POST", "/api/v1/import-presets"): {A, C},
     ("GET", "/api/v1/leads/{lead_id}/data"): {A, C},
+    ("POST", "/api/v1/leads/{lead_id}/erase"): {A, C},
+    ("POST", "/api/v1/leads/{lead_id}/objection"): {A, C},
+    ("POST", "/api/v1/leads/{lead_id}/keep"): {A, C},
+    ("GET", "/api/v1/privacy/requests"): {A, C},
+    ("POST", "/api/v1/privacy/requests"): {A, C},
+    ("GET", "/api/v1/privacy/requests/{request_id}"): {A, C},
+    ("PATCH", "/api/v1/privacy/requests/{request_id}"): {A, C},
+    ("POST", "/api/v1/privacy/requests/{request_id}/extend"): {A, C},
+    ("POST", "/api/v1/privacy/requests/{request_id}/close"): {A, C},
+    ("GET", "/api/v1/privacy/retention"): {A, C},
+    ("GET", "/api/v1/privacy/register"): {A, C},
     ("GET", "/api/v1/reports/funnel"): {A, C, M},
     ("GET", "/api/v1/reports/compare"): {A, C, M},
     ("GET", "/api/v1/reports/trends"): {A, C, M},

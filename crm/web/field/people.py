@@ -27,6 +27,7 @@ from crm.people.models import Lead, Stage
 from crm.people.segments import label as segment_label
 from crm.people.segments import vocabulary
 from crm.people.timeline import timeline
+from crm.privacy.view_audit import record_view
 from crm.referrals import service as referrals
 from crm.referrals.models import ReferralPurpose
 from crm.web.csrf import checked_form
@@ -200,7 +201,9 @@ async def _person_page(
 
 @router.get("/field/people/{lead_id}", include_in_schema=False)
 async def person(request: Request, lead_id: str, web_user: FieldUser) -> HTMLResponse:
-    return await _person_page(request, web_user, await visible_lead(web_user, lead_id))
+    lead = await visible_lead(web_user, lead_id)
+    await record_view(web_user.actor, lead.id, "field")
+    return await _person_page(request, web_user, lead)
 
 
 def _done_url(form: FormData, lead: Lead) -> str:
