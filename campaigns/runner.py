@@ -76,10 +76,14 @@ async def _plan(campaign: Campaign, now: datetime) -> int:
 
 
 async def claim_run(worker_id: str, *, now: datetime | None = None) -> CampaignRun | None:
-    """Take the lease of one run to fan out: a pending one, or one whose worker died."""
+    """Take the lease of one run to fan out: a pending one, one whose worker died, or one this
+    worker was fanning out when the database went away (its tick runs one at a time, so no
+    fan-out of that run is still going: it resumes from its cursor now, not after the lease)."""
     now = now or _now()
     lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
-    ready = "(status = 'pending' OR (status = 'fanning_out' AND lease_until < $3))"
+    ready = (
+        "(status = 'pending' OR (status = 'fanning_out' AND (lease_until < $3 OR leased_by = $1)))"
+    )
     claimed = await rows(
         "UPDATE campaign_run SET status = 'fanning_out', leased_by = $1, lease_until = $2, "
         "started_at = COALESCE(started_at, $3) "

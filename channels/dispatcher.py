@@ -10,7 +10,9 @@ the dispatchers that recently reported themselves alive.
 Crash safety: a row whose lease expired while `sending` was claimed by a dispatcher that died or
 hung during the send. It is never sent again blindly: the channel reconciles it (Twilio looks the
 message up; the console re-records it); when nobody can know (Telegram) it becomes `unknown`
-and is shown to staff."""
+and is shown to staff. A live dispatcher keeps the leases of the rows it holds (its heartbeat
+extends them), never sends a row whose lease it lost, and waits for an unavailable database to
+record what it sent (channels.breaker), so only a dead worker leaves rows to reconcile."""
 
 from __future__ import annotations
 
@@ -21,28 +23,40 @@ import os
 import random
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels import outbox
 from channels.base import Channel as Provider
 from channels.base import Outgoing, ReconcileLater, SendOutcome, SendResult
+from channels.breaker import DatabaseWatch, ProviderBreaker, provider_down
 from channels.consent import channel_consent, set_channel_consent
 from channels.hours import in_quiet_hours
 from channels.models import Channel, MessageKind, OutboxStatus, WorkerHeartbeat
 from channels.ratelimit import SEND_STAMP, ChatGate, Ticket, WindowLimiter
 from channels.registry import ChannelSet
 from crm.config import settings
+from crm.db import is_unavailable
 from crm.people.models import Lead
 
 log = logging.getLogger("passerelle.dispatcher")
 
 # Automatic answers that must reach a person who just opted out: the confirmation itself.
 OPT_OUT_CONFIRMATION_PREFIX = "optout-confirm:"
-HEARTBEAT_SECONDS = 10
-ALIVE_SECONDS = 35
+# Often enough that a worker joining or leaving changes the others' share of the rate within
+# seconds (until they beat again, a worker joining others that send at their full share takes
+# the total over the rate by its own share); a beat is a few small statements.
+HEARTBEAT_SECONDS = 3
+ALIVE_SECONDS = 15
 RECLAIM_SECONDS = 5
+RECONCILE_CONCURRENCY = 16  # provider lookups at once for a dead worker's rows
+# After the database was unavailable, the other workers get this long to beat (and so extend
+# their leases) before their rows, expired meanwhile, look abandoned.
+RECLAIM_GRACE_SECONDS = 2 * HEARTBEAT_SECONDS + 1
+# How long a worker keeps trying to record the outcome of a send while the database is
+# unavailable (after that the row is reconciled like a dead worker's).
+OUTCOME_PATIENCE_SECONDS = 300
 # How many seconds of sending a dispatcher claims ahead at its rate (well under the lease).
 CLAIM_AHEAD_SECONDS = 20
 
@@ -82,12 +96,17 @@ class Dispatcher:
             Channel.TELEGRAM: telegram_rate or settings.TELEGRAM_RATE_PER_SECOND,
         }
         self.limiters = {name: WindowLimiter(rate) for name, rate in self._rates.items()}
+        self.breakers = {name: ProviderBreaker(str(name)) for name in self._rates}
+        self.database = DatabaseWatch(f"dispatcher {self.worker_id}")
         self.chat_gate = ChatGate()
         self._slots = asyncio.Semaphore(self.concurrency)
         self._pending = {Channel.SMS: 0, Channel.TELEGRAM: 0}  # claimed, not finished (units)
         self._tasks: set[asyncio.Task[None]] = set()
         # Claimed rows not yet handed to a provider (waiting for their turn at the rate).
         self._waiting: dict[asyncio.Task[None], int] = {}
+        self._held: dict[asyncio.Task[None], int] = {}  # every claimed row still in hand
+        self._share = 1  # dispatchers sharing the rates, as last counted
+        self._last_beat: float | None = None
         self._wake = asyncio.Event()
         self._room = {name: asyncio.Event() for name in self._rates}
         self.sent = 0  # messages this dispatcher handed to a provider (for logs and benches)
@@ -114,7 +133,10 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            await self._release_waiting()
+            try:
+                await self._release_waiting()
+            except Exception:  # noqa: BLE001 - the database is down: their leases will expire
+                log.warning("dispatcher %s: could not give back waiting messages", self.worker_id)
             # Let sends in flight finish and record their outcome (bounded by the timeout).
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=settings.PROVIDER_TIMEOUT_SECONDS + 5)
@@ -154,13 +176,20 @@ class Dispatcher:
         last_reclaim = 0.0
         while not stop.is_set():
             try:
-                if time.monotonic() - last_reclaim > RECLAIM_SECONDS:
-                    last_reclaim = time.monotonic()
+                now = time.monotonic()
+                if (
+                    now - last_reclaim > RECLAIM_SECONDS
+                    and now - self.database.back_at > RECLAIM_GRACE_SECONDS
+                ):
+                    last_reclaim = now
                     await self._reclaim(name)
                 started = await self._claim_and_start(name)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop the worker
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the worker
+                if is_unavailable(exc):
+                    await _wait_any(stop, seconds=self.database.failed(exc))
+                    continue
                 log.exception("outbox %s: claim failed; retrying", name)
                 started = 0
                 await asyncio.sleep(1)
@@ -188,6 +217,7 @@ class Dispatcher:
             lease_seconds=self.lease_seconds,
             include_campaigns=not in_quiet_hours(),
         )
+        self.database.ok()  # (a claim that ran is news that the database is back)
         if not rows:
             return 0
         consent = await channel_consent([r.lead_id for r in rows], name)
@@ -204,10 +234,12 @@ class Dispatcher:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         self._waiting[task] = row_id
+        self._held[task] = row_id
 
         def done(t: asyncio.Task[None]) -> None:
             self._tasks.discard(t)
             self._waiting.pop(t, None)
+            self._held.pop(t, None)
             self._pending[name] -= units
             self._room[name].set()
 
@@ -239,42 +271,81 @@ class Dispatcher:
                     left_at(ticket.at)
             else:
                 result, _ = await self._send(channel, name, row)
-            await self._record(channel, row, result)
+            if result.outcome is SendOutcome.SENT:
+                self.sent += 1
+            await self._patiently(lambda: self._record(channel, row, result))
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - one bad row must not stop the others
+        except LeaseLost:
+            log.info("outbox %s: message %s was taken over by another worker", name, row.id)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
             # The row stays `sending`; its lease expires and it is reconciled, never resent
             # blindly.
-            log.exception("outbox %s: delivering message %s failed", name, row.id)
+            if is_unavailable(exc):
+                self.database.failed(exc)  # logged once for the whole outage
+            else:
+                log.exception("outbox %s: delivering message %s failed", name, row.id)
 
     async def _send(
         self, channel: Provider, name: Channel, row: outbox.Claimed
     ) -> tuple[SendResult, Ticket]:
+        breaker = self.breakers[name]
         ticket = await self.limiters[name].acquire(row.segments)
+        probe, down = False, None
         try:
-            if _lease_half_gone(row, self.lease_seconds):
-                await outbox.extend_lease(row.id, self.worker_id, lease_seconds=self.lease_seconds)
-            async with self._slots:
-                task = asyncio.current_task()
-                if task is not None:
-                    self._waiting.pop(task, None)  # from here on it is the provider's
-                if channel.provider == "telegram":
-                    # Telegram cannot be asked afterwards whether a message arrived: mark the
-                    # hand-over, so that a crash before it can still be sent safely.
-                    await outbox.mark_started(row.id, self.worker_id, provider=channel.provider)
-                # The provider client's trace hook stamps the ticket when the request leaves.
-                token = SEND_STAMP.set(ticket.stamp)
-                try:
-                    return await channel.send(_outgoing(row)), ticket
-                finally:
-                    SEND_STAMP.reset(token)
+            # After the turn at the rate: a row granted its turn just as the provider failed
+            # waits here too (a granted, unsent ticket keeps its place in the window).
+            probe = await breaker.wait_turn()
+            try:
+                if _lease_half_gone(row, self.lease_seconds) and not await outbox.extend_lease(
+                    row.id, self.worker_id, lease_seconds=self.lease_seconds
+                ):
+                    raise LeaseLost(row.id)
+                async with self._slots:
+                    task = asyncio.current_task()
+                    if task is not None:
+                        self._waiting.pop(task, None)  # from here on it is the provider's
+                    if channel.provider == "telegram":
+                        # Telegram cannot be asked afterwards whether a message arrived: mark
+                        # the hand-over, so that a crash before it can still be sent safely.
+                        if not await outbox.mark_started(
+                            row.id, self.worker_id, provider=channel.provider
+                        ):
+                            raise LeaseLost(row.id)
+                    # The provider client's trace hook stamps the ticket when the request leaves.
+                    token = SEND_STAMP.set(ticket.stamp)
+                    try:
+                        result = await channel.send(_outgoing(row))
+                    finally:
+                        SEND_STAMP.reset(token)
+                    down = provider_down(result)
+                    return result, ticket
+            finally:
+                breaker.settle(probe, down=down)
         finally:
             ticket.done()
+
+    async def _patiently(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Record an outcome, waiting while the database is unavailable: the message left (or
+        was refused) and only this process knows. Giving up at once would leave the row
+        `sending` until its lease expires and it is reconciled (a Telegram message would be
+        `unknown`). Every write here only applies while this worker holds the lease, so a
+        second try never undoes anything."""
+        deadline = time.monotonic() + OUTCOME_PATIENCE_SECONDS
+        while True:
+            try:
+                await write()
+            except Exception as exc:
+                if not is_unavailable(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(self.database.failed(exc))
+                continue
+            self.database.ok()
+            return
 
     async def _record(self, channel: Provider, row: outbox.Claimed, result: SendResult) -> None:
         name = Channel(row.channel)
         if result.outcome is SendOutcome.SENT:
-            self.sent += 1
             await self._mark_sent(channel, row, result)
         elif result.outcome is SendOutcome.RETRYABLE:
             if result.retry_after:
@@ -348,33 +419,51 @@ class Dispatcher:
         rows = await outbox.claim_expired(
             name, self.worker_id, self.batch_size, lease_seconds=self.lease_seconds
         )
+        if not rows:
+            return 0
+        log.warning(
+            "outbox %s: %d message(s) left sending by a stopped worker; reconciling",
+            name,
+            len(rows),
+        )
         channel = self.channels.get(name)
-        for row in rows:
-            log.warning("outbox %s: message %s was left sending; reconciling", name, row.id)
-            try:
-                if channel.provider == "telegram" and row.provider is None:
-                    # Claimed but never handed to Telegram: send it (no duplicate possible).
-                    await outbox.mark_retry(
-                        row.id,
-                        self.worker_id,
-                        due_at=datetime.now(UTC),
-                        code="lease_expired",
-                        reason="the worker stopped before sending",
-                    )
-                    continue
-                settled = await self._reconcile(channel, row, expired=True)
-                if not settled:
-                    # Surely never arrived: back in the queue, now.
-                    await outbox.mark_retry(
-                        row.id,
-                        self.worker_id,
-                        due_at=datetime.now(UTC),
-                        code="lease_expired",
-                        reason="not found at the provider; sending again",
-                    )
-            except Exception:  # noqa: BLE001
-                log.exception("outbox %s: reconciling message %s failed", name, row.id)
+        # Several lookups at once: one after the other, a dead worker's few hundred rows took
+        # this channel's loop (and so its sending) away for as many provider round trips.
+        turns = asyncio.Semaphore(RECONCILE_CONCURRENCY)
+
+        async def settle(row: outbox.Claimed) -> None:
+            async with turns:
+                try:
+                    await self._settle_expired(channel, row)
+                except Exception as exc:  # noqa: BLE001 - its lease expires; tried again then
+                    if is_unavailable(exc):
+                        self.database.failed(exc)
+                    else:
+                        log.exception("outbox %s: reconciling message %s failed", name, row.id)
+
+        await asyncio.gather(*(settle(row) for row in rows))
         return len(rows)
+
+    async def _settle_expired(self, channel: Provider, row: outbox.Claimed) -> None:
+        if channel.provider == "telegram" and row.provider is None:
+            # Claimed but never handed to Telegram: send it (no duplicate possible).
+            await outbox.mark_retry(
+                row.id,
+                self.worker_id,
+                due_at=datetime.now(UTC),
+                code="lease_expired",
+                reason="the worker stopped before sending",
+            )
+            return
+        if not await self._reconcile(channel, row, expired=True):
+            # Surely never arrived: back in the queue, now.
+            await outbox.mark_retry(
+                row.id,
+                self.worker_id,
+                due_at=datetime.now(UTC),
+                code="lease_expired",
+                reason="not found at the provider; sending again",
+            )
 
     # ---- sharing the rate between workers ---------------------------------------------------
 
@@ -382,10 +471,14 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 await self._heartbeat()
+                self.database.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
-                log.exception("heartbeat failed")
+            except Exception as exc:  # noqa: BLE001
+                if is_unavailable(exc):
+                    self.database.failed(exc)
+                else:
+                    log.exception("heartbeat failed")
             await _wait_any(stop, seconds=HEARTBEAT_SECONDS)
 
     async def _heartbeat(self) -> None:
@@ -393,12 +486,22 @@ class Dispatcher:
         updated = await WorkerHeartbeat.filter(worker_id=self.worker_id).update(seen_at=at)
         if not updated:
             await WorkerHeartbeat.create(worker_id=self.worker_id, seen_at=at)
+        # The rows this worker holds stay its own while it lives, however long they wait.
+        await outbox.extend_leases(
+            list(self._held.values()), self.worker_id, lease_seconds=self.lease_seconds
+        )
         alive = await WorkerHeartbeat.filter(
             seen_at__gte=at - timedelta(seconds=ALIVE_SECONDS)
         ).count()
-        share = max(alive, 1)
+        beat, last = time.monotonic(), self._last_beat
+        self._last_beat = beat
+        if alive < self._share and last is not None and beat - last > 2 * HEARTBEAT_SECONDS:
+            # First beat after a gap (the database was unavailable): the others have not had
+            # the chance to beat again yet, so fewer of them is not news. Keep the share.
+            alive = self._share
+        self._share = max(alive, 1)
         for name, rate in self._rates.items():
-            self.limiters[name].set_rate(rate / share)
+            self.limiters[name].set_rate(rate / self._share)
         await WorkerHeartbeat.filter(seen_at__lt=at - timedelta(hours=1)).delete()
 
     async def _forget_heartbeat(self) -> None:
@@ -406,6 +509,10 @@ class Dispatcher:
             await WorkerHeartbeat.filter(worker_id=self.worker_id).delete()
         except Exception:  # noqa: BLE001 - the database may already be gone at shutdown
             log.debug("could not remove heartbeat", exc_info=True)
+
+
+class LeaseLost(Exception):
+    """The row's lease expired while it waited and another worker took it over."""
 
 
 _REFUSAL_REASONS = {

@@ -279,22 +279,40 @@ async def release(row_ids: list[int], worker_id: str) -> int:
     return count
 
 
-async def mark_started(row_id: int, worker_id: str, *, provider: str) -> None:
+async def mark_started(row_id: int, worker_id: str, *, provider: str) -> bool:
     """Record that this try reaches the provider now. A row left `sending` without it was
-    never handed over and is safe to send again; with it, only the provider can tell."""
+    never handed over and is safe to send again; with it, only the provider can tell. False
+    when the worker no longer holds the row: it must not send it."""
     statement = (
         "UPDATE outbox_message SET provider = $1 WHERE id = $2 AND leased_by = $3 "
         "AND status = 'sending'"
     )
-    await execute(statement, [provider, row_id, worker_id])
+    return bool(await execute(statement, [provider, row_id, worker_id]))
 
 
-async def extend_lease(row_id: int, worker_id: str, *, lease_seconds: int) -> None:
+async def extend_lease(row_id: int, worker_id: str, *, lease_seconds: int) -> bool:
+    """False when the lease was lost (it expired and another worker took the row over): the
+    row is that worker's now, and sending it too could send it twice."""
     statement = (
         "UPDATE outbox_message SET lease_until = $1 WHERE id = $2 AND leased_by = $3 "
         "AND status = 'sending'"
     )
-    await execute(statement, [now() + timedelta(seconds=lease_seconds), row_id, worker_id])
+    count = await execute(statement, [now() + timedelta(seconds=lease_seconds), row_id, worker_id])
+    return bool(count)
+
+
+async def extend_leases(row_ids: list[int], worker_id: str, *, lease_seconds: int) -> int:
+    """Keep the rows a live worker holds in memory (waiting for their turn at the rate or for
+    a provider to come back): only a dead worker's rows expire and get reconciled."""
+    if not row_ids:
+        return 0
+    marks = ", ".join(f"${i}" for i in range(3, 3 + len(row_ids)))
+    statement = (
+        "UPDATE outbox_message SET lease_until = $1 "
+        f"WHERE status = 'sending' AND leased_by = $2 AND id IN ({marks})"
+    )
+    lease = now() + timedelta(seconds=lease_seconds)
+    return await execute(statement, [lease, worker_id, *row_ids])
 
 
 async def apply_provider_status(

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from channels.dispatcher import Dispatcher
 from channels.models import TelegramUpdate
 from channels.registry import ChannelSet
+from crm.db import describe_unavailable, is_unavailable
 
 log = logging.getLogger("passerelle.worker")
 
@@ -99,8 +100,17 @@ def _logged(job):  # type: ignore[no-untyped-def]
     async def run() -> None:
         try:
             await job()
-        except Exception:  # noqa: BLE001 - a housekeeping failure must not stop the worker
-            log.exception("scheduled job %s failed", job.__name__)
+        except Exception as exc:  # noqa: BLE001 - a housekeeping failure must not stop the worker
+            if is_unavailable(exc):
+                # The database is down or restarting: the next run picks the work up again
+                # (everything a job does is a claim in the database). No traceback each time.
+                log.warning(
+                    "scheduled job %s skipped: database unavailable (%s)",
+                    job.__name__,
+                    describe_unavailable(exc),
+                )
+            else:
+                log.exception("scheduled job %s failed", job.__name__)
 
     run.__name__ = job.__name__
     return run

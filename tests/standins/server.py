@@ -17,6 +17,11 @@ Fault kinds understood by every stand-in (subclasses render the error bodies):
   never sent it, so a retry is safe).
 * ``{"accept_then_hang": s}``: the message is accepted and recorded at once, the answer
   comes ``s`` seconds later (the provider sent it; the caller does not know).
+
+An outage (``start_outage``, ``POST /_standin/outage``) is the provider down for everyone for
+some seconds: every API request, whatever its recipient, gets a 5xx (``mode="error"``) or has
+its connection closed without an answer (``mode="disconnect"``); nothing is recorded, and the
+requests refused are counted. The ``/_standin/*`` control routes keep answering.
 """
 
 from __future__ import annotations
@@ -46,11 +51,13 @@ class StandinServer:
         self._calls: list[JSON] = []
         self._faults: dict[str, list[JSON]] = {}
         self._sticky: dict[str, tuple[list[JSON], int]] = {}
+        self._outage: JSON | None = None
+        self._refused = 0
         self._url: str | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[self._outage_middleware])
         self.app.add_routes(
             [
                 web.get("/_standin/messages", self._control_messages),
@@ -58,6 +65,9 @@ class StandinServer:
                 web.post("/_standin/faults", self._control_faults),
                 web.post("/_standin/config", self._control_config),
                 web.post("/_standin/reset", self._control_reset),
+                web.post("/_standin/outage", self._control_outage),
+                web.get("/_standin/outage", self._control_outage_state),
+                web.get("/_standin/stats", self._control_stats),
             ]
         )
 
@@ -172,13 +182,51 @@ class StandinServer:
         with self._lock:
             self._latency = float(seconds)
 
+    def start_outage(self, seconds: float, *, status: int = 503, mode: str = "error") -> JSON:
+        """The provider is down for everyone from now for ``seconds``: API requests get
+        ``status`` (``mode="error"``) or a closed connection (``mode="disconnect"``). Returns
+        the outage's ``started`` and ``until`` (``time.monotonic()`` of this process)."""
+        if mode not in ("error", "disconnect"):
+            raise ValueError(f"unknown outage mode {mode!r}")
+        started = time.monotonic()
+        outage = {
+            "started": started,
+            "until": started + float(seconds),
+            "status": int(status),
+            "mode": mode,
+        }
+        with self._lock:
+            self._outage = outage
+            self._refused = 0
+        return dict(outage)
+
+    def outage(self) -> JSON:
+        """The last outage (``started``, ``until``, ``status``, ``mode``), whether it is still
+        ``active``, and how many requests it ``refused``; ``{"active": False}`` when none."""
+        with self._lock:
+            outage, refused = self._outage, self._refused
+        if outage is None:
+            return {"active": False, "refused": refused}
+        return {**outage, "active": time.monotonic() < outage["until"], "refused": refused}
+
+    def stats(self) -> JSON:
+        """Counts only (cheap to poll while thousands of messages arrive)."""
+        with self._lock:
+            return {
+                "messages": len(self._messages),
+                "calls": len(self._calls),
+                "refused": self._refused,
+            }
+
     def reset(self) -> None:
-        """Forget messages, calls and faults; latency goes back to its initial value."""
+        """Forget messages, calls, faults and outages; latency goes back to its initial value."""
         with self._lock:
             self._messages.clear()
             self._calls.clear()
             self._faults.clear()
             self._sticky.clear()
+            self._outage = None
+            self._refused = 0
             self._latency = self._initial_latency
             self._reset_state()
 
@@ -186,6 +234,29 @@ class StandinServer:
         """Subclass hook, called under the lock by ``reset``."""
 
     # ------------------------------------------------------------ for handlers
+    def _outage_response(self, status: int) -> web.Response:
+        """The error answer of an outage; subclasses shape it as their provider does."""
+        return web.json_response({"error": "service unavailable"}, status=status)
+
+    @web.middleware
+    async def _outage_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_standin/"):
+            return await handler(request)
+        with self._lock:
+            outage = self._outage
+            down = outage is not None and time.monotonic() < outage["until"]
+            if down:
+                self._refused += 1
+        if not down:
+            return await handler(request)
+        assert outage is not None
+        if outage["mode"] == "disconnect":
+            # As a crashed server or a load balancer with no backend: no answer at all.
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError
+        return self._outage_response(outage["status"])
+
     def _take_fault(self, key: str | int | None) -> JSON | None:
         if key is None:
             return None
@@ -224,7 +295,11 @@ class StandinServer:
 
     # --------------------------------------------------------- control routes
     async def _control_messages(self, request: web.Request) -> web.Response:
-        return web.json_response(self.messages())
+        messages = self.messages()
+        if fields := request.query.get("fields"):
+            keep = fields.split(",")
+            messages = [{k: m.get(k) for k in keep} for m in messages]
+        return web.json_response(messages)
 
     async def _control_calls(self, request: web.Request) -> web.Response:
         return web.json_response(self.calls())
@@ -245,3 +320,21 @@ class StandinServer:
     async def _control_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
+
+    async def _control_outage(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            outage = self.start_outage(
+                float(body["seconds"]),
+                status=int(body.get("status", 503)),
+                mode=str(body.get("mode", "error")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"error": f"need seconds (and status, mode): {exc}"}, 400)
+        return web.json_response({"ok": True, **outage})
+
+    async def _control_outage_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.outage())
+
+    async def _control_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())

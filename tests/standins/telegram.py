@@ -37,6 +37,8 @@ DESCRIPTIONS = {
     403: "Forbidden: bot was blocked by the user",
     404: "Not Found",
     500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
 }
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -102,6 +104,9 @@ class TelegramStandin(StandinServer):
                 web.get("/_standin/webhook", self._control_webhook),
             ]
         )
+
+    def _outage_response(self, status: int) -> web.Response:
+        return tg_error(status)
 
     def _reset_state(self) -> None:
         self._webhook = None

@@ -38,12 +38,13 @@ ERRORS: dict[int, str] = {
     20404: "The requested resource {path} was not found",
     20429: "Too Many Requests",
     20500: "Internal Server Error",
+    20503: "Service Unavailable",
     21211: "The 'To' number {to} is not a valid phone number.",
     21602: "Message body is required.",
     21603: "A 'From' phone number is required.",
     21610: "Attempt to send to unsubscribed recipient",
 }
-STATUS_CODES = {401: 20003, 404: 20404, 429: 20429, 500: 20500}
+STATUS_CODES = {401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 RESOURCE_KEYS = (
     "sid account_sid to from messaging_service_sid body status num_segments num_media direction "
     "date_created date_updated date_sent error_code error_message price price_unit uri "
@@ -107,6 +108,9 @@ class TwilioStandin(StandinServer):
             "status": status,
         }
         return web.json_response(body, status=status)
+
+    def _outage_response(self, status: int) -> web.Response:
+        return self.error(status)
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
@@ -199,9 +203,14 @@ class TwilioStandin(StandinServer):
             size = min(int(query.get("PageSize", "50")), 1000)
         except ValueError as exc:
             return self.error(400, 20001, f"Invalid parameter: {exc}")
+        to, sender = query.get("To"), query.get("From")
         with self._lock:
+            # Filtered on the recipient first: a lookup among 20,000 messages stays cheap, and
+            # the server's loop is not held long (arrival times are stamped on that loop).
             rows = [
-                (self._resource(m), self._sent_at.get(m["sid"])) for m in reversed(self._messages)
+                (self._resource(m), self._sent_at.get(m["sid"]))
+                for m in reversed(self._messages)
+                if (not to or m["to"] == to) and (not sender or m["from"] == sender)
             ]
         selected = []
         for message, sent_at in rows:
