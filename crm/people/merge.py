@@ -393,6 +393,14 @@ async def merged_into(lead_id: int) -> int | None:
     return None
 
 
+async def no_such_person(lead_id: int) -> str:
+    """What to say about an id that names nobody: "there is no person #7 (merged into person
+    #3)" when it was merged away, so the caller knows where the person went."""
+    into = await merged_into(lead_id)
+    hint = f" (merged into person #{into})" if into else ""
+    return f"there is no person #{lead_id}{hint}"
+
+
 async def merged_into_visible(actor: Actor, lead_id: int) -> int | None:
     """`merged_into`, but only when this actor may see the person the id became."""
     kept = await merged_into(lead_id)

@@ -15,7 +15,13 @@ from typing import Any
 from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.errors import NotFound
-from crm.people.merge import PLAIN_LEAD_COLUMNS, jsonable, lead_relations, merged_into, model_named
+from crm.people.merge import (
+    PLAIN_LEAD_COLUMNS,
+    jsonable,
+    lead_relations,
+    model_named,
+    no_such_person,
+)
 from crm.people.models import Lead
 
 FORMAT = "passerelle.person-data/1"
@@ -29,9 +35,7 @@ async def person_data(actor: Actor, lead_id: int) -> dict[str, Any]:
     """The person's record and every row about them, table by table; audited."""
     lead = await Lead.get_or_none(id=lead_id)
     if lead is None:
-        into = await merged_into(lead_id)
-        hint = f" (merged into person #{into})" if into else ""
-        raise NotFound(f"there is no person #{lead_id}{hint}", field="lead_id")
+        raise NotFound(await no_such_person(lead_id), field="lead_id")
     tables: dict[str, list[dict[str, Any]]] = {}
     for relation in lead_relations():
         rows = await relation.model.filter(**{relation.column: lead_id}).order_by("id").values()

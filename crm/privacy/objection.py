@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 from crm.audit import service as audit
 from crm.auth.actor import Actor
 from crm.errors import Conflict, NotFound
-from crm.people.merge import merged_into, model_named
+from crm.people.merge import model_named, no_such_person
 from crm.people.models import ConsentPurpose, ConsentSource, Lead
 from crm.people.schemas import ConsentIn
 from crm.people.service import record_consent
@@ -45,9 +45,7 @@ async def object_to_marketing(
     async with in_transaction():
         lead = await Lead.select_for_update().get_or_none(id=lead_id)
         if lead is None:
-            into = await merged_into(lead_id)
-            hint = f" (merged into person #{into})" if into else ""
-            raise NotFound(f"there is no person #{lead_id}{hint}", field="lead_id")
+            raise NotFound(await no_such_person(lead_id), field="lead_id")
         if lead.anonymised_at is not None:
             raise Conflict(f"person #{lead_id} was erased: nothing is sent to them any more")
         await requests.answered(

@@ -19,7 +19,7 @@ from crm.audit import service as audit
 from crm.auth.actor import SYSTEM, Actor
 from crm.config import settings
 from crm.errors import Conflict, InvalidInput, NotFound
-from crm.people.merge import merged_into
+from crm.people.merge import no_such_person
 from crm.people.models import Lead
 from crm.privacy.models import RequestStatus, RightsRequest
 from crm.privacy.schemas import (
@@ -87,9 +87,7 @@ def present(request: RightsRequest, on: date | None = None) -> RightsRequestOut:
 
 async def _check_lead(lead_id: int) -> None:
     if not await Lead.exists(id=lead_id):
-        into = await merged_into(lead_id)
-        hint = f" (merged into person #{into})" if into else ""
-        raise InvalidInput(f"there is no person #{lead_id}{hint}", field="lead_id")
+        raise InvalidInput(await no_such_person(lead_id), field="lead_id")
 
 
 async def create_request(actor: Actor, data: RightsRequestIn) -> RightsRequest:
