@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from crm.enums import Role
+from crm.people import pathway
 from crm.people.models import ConsentPurpose
 
 
@@ -285,14 +286,7 @@ LEAD_FIELDS: dict[str, tuple[str, ...]] = {
         "referring_partner_id",
         "assigned_agent_id",
         "reached_by_id",
-        "lead_at",
-        "contacted_at",
-        "info_session_at",
-        "application_at",
-        "coached_at",
-        "financed_at",
-        "redirected_at",
-        "lost_at",
+        *pathway.COLUMNS,  # the milestones, as the pathway keeps them
         "project_summary",
         "project_sector",
         "notes",

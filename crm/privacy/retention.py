@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import connections
 from tortoise.functions import Max
+from tortoise.queryset import QuerySet
 
 from crm.audit import service as audit
 from crm.auth.actor import SYSTEM, Actor
@@ -164,9 +165,7 @@ async def flag_inactive(now: datetime) -> tuple[int, int]:
             )
     p = Sql()
     still = set(await _ids(_inactive_sql(p, cutoff, on, "l.inactive_flagged_at IS NOT NULL"), p))
-    flagged_ids = await Lead.filter(
-        inactive_flagged_at__isnull=False, anonymised_at__isnull=True
-    ).values_list("id", flat=True)
+    flagged_ids = await _flagged().values_list("id", flat=True)
     active_again = [i for i in flagged_ids if i not in still]
     unflagged = 0
     if active_again:
@@ -287,9 +286,17 @@ async def keep_person(
     return lead
 
 
+def _flagged() -> QuerySet[Lead]:
+    return Lead.filter(inactive_flagged_at__isnull=False, anonymised_at__isnull=True)
+
+
+async def flagged_count() -> int:
+    return await _flagged().count()
+
+
 async def flagged_people(*, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """The people flagged for inactivity, the soonest anonymised first."""
-    query = Lead.filter(inactive_flagged_at__isnull=False, anonymised_at__isnull=True)
+    query = _flagged()
     rows = await query.order_by("inactive_flagged_at", "id").offset(offset).limit(limit)
     latest = await last_activity([r.id for r in rows])
     items = [

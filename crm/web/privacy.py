@@ -18,7 +18,7 @@ from crm.privacy import requests
 from crm.privacy.erasure import erase_person
 from crm.privacy.models import RequestChannel, RequestKind, RightsRequest
 from crm.privacy.objection import object_to_marketing
-from crm.privacy.retention import flagged_people, keep_person
+from crm.privacy.retention import flagged_count, flagged_people, keep_person
 from crm.privacy.schemas import (
     MARKETING_PURPOSES,
     RequestClosing,
@@ -70,7 +70,7 @@ async def _list_context(request: Request, listing: requests.Listing) -> dict[str
         "items": [(requests.present(r, on), names.get(r.lead_id)) for r in rows],  # type: ignore[attr-defined]
         "total": total,
         "summary": await requests.due_summary(on),
-        "flagged": (await flagged_people(limit=1))[1],
+        "flagged": await flagged_count(),
         "kinds": list(RequestKind),
         "channels": list(RequestChannel),
         "today": on,
